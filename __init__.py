@@ -1,0 +1,1 @@
+"""AgentScaler: scale tool-use environments, simulate agents in them, train on the results."""

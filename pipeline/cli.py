@@ -1,0 +1,105 @@
+"""The `pipeline` command.
+
+Stages land issue by issue; `pipeline` lists them with their state and runs those that exist.
+Today that is the runtime itself: offline policies over the built-in example domain, streamed
+to a resumable run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from agentscaler.runtime import (
+    Environment,
+    ErrorInjection,
+    Event,
+    RunSummary,
+    Scheduler,
+    SchedulerConfig,
+    SessionFailed,
+    SessionFinished,
+    gold_agent,
+    scripted_user,
+    with_gold_hash,
+)
+from agentscaler.runtime.example import bookstore, bookstore_tasks
+
+STAGES: list[tuple[str, str, bool]] = [
+    ("ingest", "normalize real tool specs into a ToolSpec corpus", False),
+    ("graph", "tool graph + community detection -> domains", False),
+    ("compile", "DomainSpec -> SQLModel tables + read/write tools", False),
+    ("tasks", "grounded tasks with gold calls and gold hashes", False),
+    ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
+    ("filter", "validity -> state alignment -> exact match", False),
+    ("export", "SFT dataset for TRL-style trainers", False),
+    ("train", "two-stage FSDP fine-tuning", False),
+]
+
+
+async def simulate_example(
+    run_dir: Path, trials: int, concurrency: int, console: Console
+) -> RunSummary:
+    """Run the example domain's tasks with offline policies; resumes an earlier run in run_dir."""
+    env = await Environment.build(bookstore())
+    tasks = []
+    for task in bookstore_tasks():
+        replay = await env.replay((c.name, c.arguments) for c in task.gold_calls)
+        tasks.append(with_gold_hash(task, replay.final_hash))
+    config = SchedulerConfig(trials=trials, concurrency=concurrency)
+    agent = gold_agent(ErrorInjection(bad_argument=0.1, extra_read=0.1, wrong_write=0.05))
+    async with Scheduler(
+        env, agent=agent, user=scripted_user(), run_dir=run_dir, config=config
+    ) as scheduler:
+        done = sum((t.id, i) in scheduler.sink.done for t in tasks for i in range(trials))
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("simulate", total=len(tasks) * trials, completed=done)
+
+            def advance(event: Event) -> None:
+                if isinstance(event, SessionFinished | SessionFailed):
+                    progress.advance(bar)
+
+            scheduler.events.subscribe(advance)
+            return await scheduler.run(tasks)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args(argv)
+    console = Console()
+    table = Table(title="AgentScaler pipeline stages")
+    table.add_column("stage")
+    table.add_column("what it does")
+    table.add_column("state")
+    for name, what, ready in STAGES:
+        table.add_row(name, what, "[green]ready[/]" if ready else "[dim]not built yet[/]")
+    console.print(table)
+    summary = anyio.run(
+        simulate_example,
+        args.run_dir,
+        args.trials,
+        args.concurrency,
+        console,
+        backend_options={"use_uvloop": sys.platform != "win32"},
+    )
+    console.print(
+        f"simulate: {summary.written} trajectories written, {summary.skipped} already present, "
+        f"{summary.failed} failed, in {summary.duration_s:.2f}s -> {args.run_dir}/trajectories/",
+        soft_wrap=True,
+    )
+    console.print(f"terminations: {summary.by_termination}", soft_wrap=True)
+    return 0 if summary.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

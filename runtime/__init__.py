@@ -1,0 +1,82 @@
+"""agentscaler.runtime: the embeddable core (environments, tools, sessions, scheduler).
+
+Everything an embedding app needs is re-exported here; the modules behind it are private.
+`tests/test_public_api.py` pins this list.
+"""
+
+from .environment import Domain, Environment, Replay
+from .errors import AgentScalerError, ClosedError, ToolError, TransientModelError, UserError
+from .events import (
+    Event,
+    EventBus,
+    ModelCalled,
+    SessionFailed,
+    SessionFinished,
+    SessionStarted,
+    ToolCalled,
+)
+from .fork import Fork
+from .models import ModelFactory, as_factory, gold_agent, openai_compatible, scripted_user
+from .offline import STOP_SIGNAL, ErrorInjection, GoldAgent, ScriptedUser
+from .retry import RetryPolicy
+from .scheduler import RunSummary, Scheduler, SchedulerConfig
+from .session import Session, SessionLimits
+from .sink import TrajectorySink
+from .sql import Database, FileDatabase, MemoryDatabase, Statement
+from .task import GoldCall, Task, load_tasks, with_gold_hash
+from .tools import Observation, Tool, ToolErrorKind, ToolKind, tool
+from .toolset import EnvironmentToolset
+from .trajectory import ChatMessage, TerminationReason, ToolCallRecord, Trajectory
+
+__all__ = [
+    "STOP_SIGNAL",
+    "AgentScalerError",
+    "ChatMessage",
+    "ClosedError",
+    "Database",
+    "Domain",
+    "Environment",
+    "EnvironmentToolset",
+    "ErrorInjection",
+    "Event",
+    "EventBus",
+    "FileDatabase",
+    "Fork",
+    "GoldAgent",
+    "GoldCall",
+    "MemoryDatabase",
+    "ModelCalled",
+    "ModelFactory",
+    "Observation",
+    "Replay",
+    "RetryPolicy",
+    "RunSummary",
+    "Scheduler",
+    "SchedulerConfig",
+    "ScriptedUser",
+    "Session",
+    "SessionFailed",
+    "SessionFinished",
+    "SessionLimits",
+    "SessionStarted",
+    "Statement",
+    "Task",
+    "TerminationReason",
+    "Tool",
+    "ToolCallRecord",
+    "ToolCalled",
+    "ToolError",
+    "ToolErrorKind",
+    "ToolKind",
+    "Trajectory",
+    "TrajectorySink",
+    "TransientModelError",
+    "UserError",
+    "as_factory",
+    "gold_agent",
+    "load_tasks",
+    "openai_compatible",
+    "scripted_user",
+    "tool",
+    "with_gold_hash",
+]

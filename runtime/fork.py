@@ -1,0 +1,194 @@
+"""A fork: one session's private copy of a domain database, its tools and its state hash.
+
+Where the data lives is a storage detail: in memory (live in a shared connection, or parked as
+an image between calls; see `ConnectionCache`), or in a file driven through aiosqlite. Every
+access goes through `database()`, which also feeds the incremental state hash the rows that
+the access changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import structlog
+from pydantic import ValidationError
+
+from .errors import ClosedError, ToolError, UserError
+from .sql import ConnectionCache, Database, FileDatabase, MemoryDatabase, Slot
+from .state_hash import StateHasher, full_state_hash
+from .tools import Observation, ToolErrorKind, describe_validation_error, render_result
+
+if TYPE_CHECKING:
+    from .environment import Environment
+
+log = structlog.get_logger(__name__)
+
+
+class MemoryStorage:
+    """The fork's data in memory, through the template's connection cache."""
+
+    __slots__ = ("cache", "changed", "slot")
+
+    def __init__(self, cache: ConnectionCache) -> None:
+        self.cache = cache
+        self.slot = Slot(cache.image)
+        self.changed = False  # rows were logged for the state hash and not yet absorbed
+
+    def open(self) -> _MemoryCheckout:
+        return _MemoryCheckout(self)
+
+    async def close(self) -> None:
+        self.cache.release(self.slot)
+
+
+class _MemoryCheckout:
+    """Borrows a connection holding the fork's data for the duration of an `async with`.
+
+    A class rather than a generator-based context manager: it wraps every tool call.
+    """
+
+    __slots__ = ("before", "conn", "storage")
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self.storage = storage
+
+    async def __aenter__(self) -> Database:
+        self.conn = self.storage.cache.checkout(self.storage.slot)
+        self.before = self.conn.total_changes
+        return MemoryDatabase(self.conn)
+
+    async def __aexit__(self, *exc: object) -> None:
+        storage = self.storage
+        if self.conn.total_changes != self.before:
+            storage.slot.dirty = storage.changed = True
+        storage.cache.checkin(storage.slot, self.conn)
+
+
+class FileStorage:
+    """The fork's data in a database file, through aiosqlite."""
+
+    __slots__ = ("changed", "db")
+
+    def __init__(self, db: FileDatabase) -> None:
+        self.db = db
+        self.changed = False
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Database]:
+        before = await self.db.total_changes()
+        try:
+            yield self.db
+        finally:
+            with anyio.CancelScope(shield=True):
+                if await self.db.total_changes() != before:
+                    self.changed = True
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+class Fork:
+    """One session's copy of a domain: call its tools, hash its state. An async context manager."""
+
+    __slots__ = ("_closed", "_hasher", "_storage", "env")
+
+    def __init__(self, env: Environment, storage: MemoryStorage | FileStorage) -> None:
+        self.env = env
+        self._storage = storage
+        self._hasher = StateHasher(env.hash_base)
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._storage.close()
+
+    def database(self) -> AbstractAsyncContextManager[Database]:
+        """`async with fork.database() as db:` direct access to the fork's database."""
+        if self._closed:
+            raise ClosedError(f"fork of domain {self.env.name!r} is closed")
+        return self._storage.open()
+
+    async def state_hash(self) -> str:
+        """The canonical state hash (see state_hash.py), maintained incrementally: the rows
+        changed since the last call are read once, here, not after every write."""
+        if self._storage.changed:
+            async with self.database() as db:
+                await self._hasher.absorb(db)
+            self._storage.changed = False
+        elif self._closed:
+            raise ClosedError(f"fork of domain {self.env.name!r} is closed")
+        return self._hasher.state_hash()
+
+    async def full_state_hash(self) -> str:
+        """Recompute the hash from every row (slow; the reference for the incremental one)."""
+        async with self.database() as db:
+            return await full_state_hash(db, self.env.layouts)
+
+    async def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a table in primary-key order, as plain dicts (for inspection)."""
+        layout = next((t for t in self.env.layouts if t.name == table), None)
+        if layout is None:
+            raise UserError(f"domain {self.env.name!r} has no table {table!r}")
+        async with self.database() as db:
+            rows = [tuple(r) for r in await db.fetch_all(layout.select_all)]
+        rows.sort(key=lambda r: layout.entry(r)[0])
+        return [dict(zip(layout.columns, r[2:], strict=True)) for r in rows]
+
+    async def call(
+        self, name: str, arguments: str | bytes | Mapping[str, Any] | None
+    ) -> Observation:
+        """Validate and run one tool call. Never raises for anything the model did."""
+        tool = self.env.tools.get(name)
+        if tool is None:
+            known = ", ".join(self.env.tools)
+            return Observation(
+                name,
+                f"Error: unknown tool {name!r}; known tools: {known}",
+                ToolErrorKind.UNKNOWN_TOOL,
+            )
+        try:
+            args = tool.parse(arguments)
+        except ValidationError as exc:
+            kind = (
+                ToolErrorKind.INVALID_JSON
+                if any(e["type"] == "json_invalid" for e in exc.errors())
+                else ToolErrorKind.INVALID_ARGUMENTS
+            )
+            return Observation(name, describe_validation_error(name, exc), kind)
+        async with self.database() as db:
+            before = await db.total_changes()
+            try:
+                async with db.savepoint():
+                    result = await tool.fn(db, args)
+                    changed = await db.total_changes() != before
+                    if changed and tool.kind == "read":
+                        raise _ReadOnlyViolation
+                    content = render_result(result)
+            except ToolError as exc:
+                return Observation(name, str(exc), ToolErrorKind.TOOL_ERROR)
+            except _ReadOnlyViolation:
+                log.warning("read_only_violation", tool=name, domain=self.env.name)
+                msg = f"Error: read tool {name!r} tried to change the database; rolled back"
+                return Observation(name, msg, ToolErrorKind.READ_ONLY_VIOLATION)
+            except Exception as exc:
+                log.warning("tool_crashed", tool=name, domain=self.env.name, error=repr(exc))
+                return Observation(
+                    name,
+                    f"Error: {name} failed: {type(exc).__name__}: {exc}",
+                    ToolErrorKind.EXECUTION_ERROR,
+                )
+        return Observation(name, content, None, changed)
+
+
+class _ReadOnlyViolation(Exception):
+    """Internal: raised inside the savepoint so the write is rolled back."""

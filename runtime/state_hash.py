@@ -1,0 +1,189 @@
+"""Canonical state hash of a domain database, maintained incrementally.
+
+Definition (stable across runs, processes and machines):
+
+    row_digest   = sha256(canonical JSON of the row: {column: value}, keys sorted, orjson)
+    table_digest = sha256(row_digest_1 || row_digest_2 || ...)   rows in primary-key order
+    state_hash   = sha256(name_1 "\\0" table_digest_1 || name_2 "\\0" ...)   tables by name
+
+Blobs are hex strings in the JSON. Keys order by SQLite's type classes (NULL < number < text <
+blob), then by value; text compares by code point, which is UTF-8 byte order, as SQLite's BINARY.
+
+Why per-row digests: a template's digests are computed once; a fork keeps only an overlay of
+rows its writes touched, found through triggers that log (table, rowid) into
+`_agentscaler_dirty`. Hashing after a few writes re-reads those rows alone, and re-digests only
+the tables they belong to (32 bytes per row), instead of re-reading the whole database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .sql import Database, Statement
+
+DIRTY_TABLE = "_agentscaler_dirty"
+Key = tuple[tuple[int, Any], ...]
+Entry = tuple[Key, bytes]
+
+
+def _rank(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, bytes(value))
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    raise TypeError(f"unhashable column value of type {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """What the hasher needs to know of one table; its SQL is built once per table."""
+
+    name: str
+    columns: tuple[str, ...]
+    pk_index: tuple[int, ...]  # positions of the primary-key columns in `columns`
+    select_all: Statement
+    select_dirty: Statement
+
+    @classmethod
+    def create(cls, name: str, columns: Sequence[str], pk: Sequence[str]) -> TableLayout:
+        cols = ", ".join(f't."{c}"' for c in columns)
+        return cls(
+            name=name,
+            columns=tuple(columns),
+            pk_index=tuple(columns.index(c) for c in pk),
+            select_all=Statement(f'SELECT rowid, rowid, {cols} FROM "{name}" AS t'),
+            select_dirty=Statement(
+                f"SELECT d.rid, t.rowid, {cols} FROM "
+                f"(SELECT DISTINCT rid FROM {DIRTY_TABLE} WHERE tbl = ?) AS d "
+                f'LEFT JOIN "{name}" AS t ON t.rowid = d.rid'
+            ),
+        )
+
+    def triggers(self) -> list[str]:
+        """DDL that logs every changed rowid of this table (for incremental hashing)."""
+        n, log = self.name, f"INSERT INTO {DIRTY_TABLE} (tbl, rid) VALUES"
+        return [
+            f'CREATE TRIGGER "_as_ins_{n}" AFTER INSERT ON "{n}" BEGIN {log} (\'{n}\', NEW.rowid); END',
+            f'CREATE TRIGGER "_as_upd_{n}" AFTER UPDATE ON "{n}" '
+            f"BEGIN {log} ('{n}', OLD.rowid), ('{n}', NEW.rowid); END",
+            f'CREATE TRIGGER "_as_del_{n}" AFTER DELETE ON "{n}" BEGIN {log} (\'{n}\', OLD.rowid); END',
+        ]
+
+    def entry(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry:
+        """(sort key, digest) of a row selected as (rowid, rowid, *columns)."""
+        values = tuple(row)[2:]
+        key = tuple(_rank(values[i]) for i in self.pk_index)
+        doc = orjson.dumps(
+            dict(zip(self.columns, values, strict=True)),
+            option=orjson.OPT_SORT_KEYS,
+            default=_json_default,
+        )
+        return key, hashlib.sha256(doc).digest()
+
+
+DIRTY_DDL = f"CREATE TABLE {DIRTY_TABLE} (tbl TEXT NOT NULL, rid INTEGER NOT NULL)"
+_DIRTY_TABLES = Statement(f"SELECT DISTINCT tbl FROM {DIRTY_TABLE}")
+_CLEAR_DIRTY = Statement(f"DELETE FROM {DIRTY_TABLE}")
+
+
+def _table_digest(entries: Any) -> bytes:
+    return hashlib.sha256(b"".join(d for _, d in sorted(entries))).digest()
+
+
+def _combine(layouts: Sequence[TableLayout], digests: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for layout in layouts:
+        h.update(layout.name.encode())
+        h.update(b"\0")
+        h.update(digests[layout.name])
+    return h.hexdigest()
+
+
+async def _read_table(db: Database, layout: TableLayout) -> dict[int, Entry]:
+    return {row[0]: layout.entry(row) for row in await db.fetch_all(layout.select_all)}
+
+
+@dataclass(frozen=True, slots=True)
+class HashBase:
+    """Per-row digests of a template, shared read-only by every fork of it."""
+
+    layouts: tuple[TableLayout, ...]  # sorted by name
+    by_name: dict[str, TableLayout]
+    rows: dict[str, dict[int, Entry]]
+    digests: dict[str, bytes]
+    state_hash: str
+
+    @classmethod
+    async def compute(cls, db: Database, layouts: Sequence[TableLayout]) -> HashBase:
+        ordered = tuple(sorted(layouts, key=lambda t: t.name))
+        rows = {t.name: await _read_table(db, t) for t in ordered}
+        digests = {name: _table_digest(entries.values()) for name, entries in rows.items()}
+        await db.execute(_CLEAR_DIRTY)
+        by_name = {t.name: t for t in ordered}
+        return cls(ordered, by_name, rows, digests, _combine(ordered, digests))
+
+
+class StateHasher:
+    """The state hash of one fork: the template's digests plus an overlay of touched rows.
+
+    `absorb` runs right after a call that changed the database (it reads the logged rows and
+    clears the log); `state_hash` needs no database and re-digests only the touched tables.
+    """
+
+    __slots__ = ("_base", "_digests", "_hash", "_overlay", "_stale")
+
+    def __init__(self, base: HashBase) -> None:
+        self._base = base
+        self._overlay: dict[str, dict[int, Entry | None]] = {}
+        self._digests: dict[str, bytes] = {}
+        self._stale: set[str] = set()
+        self._hash = base.state_hash
+
+    async def absorb(self, db: Database) -> None:
+        """Move the rows logged as changed into the overlay."""
+        for (name,) in await db.fetch_all(_DIRTY_TABLES):
+            layout = self._base.by_name.get(name)
+            if layout is None:
+                continue
+            overlay = self._overlay.setdefault(name, {})
+            for row in await db.fetch_all(layout.select_dirty, (name,)):
+                overlay[row[0]] = None if row[1] is None else layout.entry(row)
+            self._stale.add(name)
+        await db.execute(_CLEAR_DIRTY)
+
+    def state_hash(self) -> str:
+        """The current hash, from the template's digests and the overlay."""
+        if not self._stale:
+            return self._hash
+        for name in self._stale:
+            merged = dict(self._base.rows[name])
+            for rid, entry in self._overlay[name].items():
+                if entry is None:
+                    merged.pop(rid, None)
+                else:
+                    merged[rid] = entry
+            self._digests[name] = _table_digest(merged.values())
+        self._stale.clear()
+        self._hash = _combine(self._base.layouts, {**self._base.digests, **self._digests})
+        return self._hash
+
+
+async def full_state_hash(db: Database, layouts: Sequence[TableLayout]) -> str:
+    """The same hash recomputed from every row: the reference the incremental path must match."""
+    ordered = sorted(layouts, key=lambda t: t.name)
+    digests = {t.name: _table_digest((await _read_table(db, t)).values()) for t in ordered}
+    return _combine(ordered, digests)

@@ -1,0 +1,72 @@
+"""Tasks: what the simulated user wants, and the gold answer it is verified against."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UserError
+
+
+class GoldCall(BaseModel):
+    """One call of the gold solution. `requestor` says which side makes it (dual control)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    requestor: Literal["agent", "user"] = "agent"
+
+
+class Task(BaseModel):
+    """A verifiable task: the user's intent, gold calls and outputs, and the gold final hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    domain: str
+    intent: str
+    persona: str | None = None
+    gold_calls: tuple[GoldCall, ...] = ()
+    gold_outputs: tuple[str, ...] = ()
+    gold_hash: str | None = None  # sha256 state hash after the gold calls; filled by replay
+    split: str | None = None
+
+
+def load_tasks(text: str | bytes, source: str) -> list[Task]:
+    """Parse a JSON list (or JSONL) of tasks; a bad record names the file, index and field."""
+    try:
+        records = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        lines = [ln for ln in (text.decode() if isinstance(text, bytes) else text).splitlines()]
+        records = []
+        for no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise UserError(f"{source}:{no}: not valid JSON: {exc}") from exc
+    if not isinstance(records, list):
+        raise UserError(f"{source}: expected a list of tasks, got {type(records).__name__}")
+    tasks = []
+    for i, record in enumerate(records):
+        try:
+            tasks.append(Task.model_validate(record))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise UserError(f"{source}: task #{i}: field {loc!r}: {err['msg']}") from exc
+    ids = [t.id for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise UserError(
+            f"{source}: duplicate task ids {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
+    return tasks
+
+
+def with_gold_hash(task: Task, final_hash: str) -> Task:
+    """The task with its gold final-state hash filled in (from a replay of its gold calls)."""
+    return task.model_copy(update={"gold_hash": final_hash})
