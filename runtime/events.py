@@ -29,56 +29,48 @@ from .trajectory import TerminationReason
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class SessionStarted:
+class _Event:
     task_id: str
     trial: int
-    domain: str
     t: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class SessionStarted(_Event):
+    domain: str
     type: Literal["session_started"] = "session_started"
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class ModelCalled:
-    task_id: str
-    trial: int
+class ModelCalled(_Event):
     side: Literal["agent", "user"]
     latency_ms: float
     retries: int = 0
-    t: float = field(default_factory=time.time)
     type: Literal["model_called"] = "model_called"
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class ToolCalled:
-    task_id: str
-    trial: int
+class ToolCalled(_Event):
     side: Literal["agent", "user"]
     name: str
     error: ToolErrorKind | None
     duration_ms: float
-    t: float = field(default_factory=time.time)
     type: Literal["tool_called"] = "tool_called"
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class SessionFinished:
-    task_id: str
-    trial: int
+class SessionFinished(_Event):
     termination: TerminationReason
     steps: int
     duration_s: float
-    t: float = field(default_factory=time.time)
     type: Literal["session_finished"] = "session_finished"
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class SessionFailed:
+class SessionFailed(_Event):
     """A session crashed (a bug, not a model's mistake); nothing was written for it."""
 
-    task_id: str
-    trial: int
     error: str
-    t: float = field(default_factory=time.time)
     type: Literal["session_failed"] = "session_failed"
 
 

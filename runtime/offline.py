@@ -27,6 +27,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
@@ -60,6 +61,9 @@ def _n_responses(messages: list[ModelMessage]) -> int:
     return sum(1 for m in messages if isinstance(m, ModelResponse))
 
 
+_PROFILES: dict[type[Model], ModelProfile] = {}
+
+
 class _OfflineModel(Model):
     """Shared plumbing: a name, `system == "offline"`, an optional simulated latency (what a
     model server would add to each request), and a tiny usage estimate."""
@@ -70,12 +74,35 @@ class _OfflineModel(Model):
         self.latency_s = latency_s
 
     @property
+    def profile(self) -> ModelProfile:
+        """One profile per class: pydantic-ai resolves one per instance (~70 us), and offline
+        models are built per session."""
+        cls = type(self)
+        if cls not in _PROFILES:
+            _PROFILES[cls] = Model.profile.func(self)  # type: ignore[attr-defined]
+        return _PROFILES[cls]
+
+    @property
     def model_name(self) -> str:
         return self._name
 
     @property
     def system(self) -> str:
         return "offline"
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        if self.latency_s:
+            await anyio.sleep(self.latency_s)
+        return self._respond(self._reply(_n_responses(messages), messages))
+
+    def _reply(self, step: int, messages: list[ModelMessage]) -> list[ModelResponsePart]:
+        """The parts of reply number `step`, given the conversation so far."""
+        raise NotImplementedError
 
     def _respond(self, parts: list[ModelResponsePart]) -> ModelResponse:
         out = sum(len(p.content) if isinstance(p, TextPart) else 8 for p in parts) // 4
@@ -99,19 +126,11 @@ class GoldAgent(_OfflineModel):
         rng = random.Random(f"{task.id}/{seed}") if injection.any() else None
         self.plan = _plan(task, tool_kinds, injection, rng)
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> ModelResponse:
-        if self.latency_s:
-            await anyio.sleep(self.latency_s)
-        i = _n_responses(messages)
+    def _reply(self, i: int, messages: list[ModelMessage]) -> list[ModelResponsePart]:
         step = self.plan[i] if i < len(self.plan) else self.plan[-1]
         if step[0] == "call":
-            return self._respond([ToolCallPart(step[1], step[2], tool_call_id=f"call_{i}")])
-        return self._respond([TextPart(step[1])])
+            return [ToolCallPart(step[1], step[2], tool_call_id=f"call_{i}")]
+        return [TextPart(step[1])]
 
 
 def _plan(
@@ -185,27 +204,16 @@ class ScriptedUser(_OfflineModel):
         self.user_calls: list[GoldCall] = [c for c in task.gold_calls if c.requestor == "user"]
         self.max_answers = max_answers
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> ModelResponse:
-        if self.latency_s:
-            await anyio.sleep(self.latency_s)
-        i = _n_responses(messages)
+    def _reply(self, i: int, messages: list[ModelMessage]) -> list[ModelResponsePart]:
         if i < len(self.user_calls):
             call = self.user_calls[i]
-            return self._respond(
-                [ToolCallPart(call.name, _json(call.arguments), tool_call_id=f"user_call_{i}")]
-            )
+            return [ToolCallPart(call.name, _json(call.arguments), tool_call_id=f"user_call_{i}")]
         said = i - len(self.user_calls)  # messages already sent to the agent
         if said == 0:
-            return self._respond([TextPart(self.intent)])
-        last = _last_agent_text(messages)
-        if "?" in last and said <= self.max_answers:
-            return self._respond([TextPart(f"To be clear: {self.intent}")])
-        return self._respond([TextPart(STOP_SIGNAL)])
+            return [TextPart(self.intent)]
+        if "?" in _last_agent_text(messages) and said <= self.max_answers:
+            return [TextPart(f"To be clear: {self.intent}")]
+        return [TextPart(STOP_SIGNAL)]
 
 
 def _last_agent_text(messages: list[ModelMessage]) -> str:

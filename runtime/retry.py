@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.exceptions import (
     ModelConnectionError,
     ModelHTTPError,
@@ -43,6 +43,8 @@ def is_transient(exc: BaseException) -> bool:
 
 class RetryPolicy(BaseModel):
     """Exponential backoff with full jitter, capped; attempts include the first try."""
+
+    model_config = ConfigDict(frozen=True)
 
     max_attempts: int = Field(default=4, ge=1)
     base_delay_s: float = Field(default=0.5, ge=0)

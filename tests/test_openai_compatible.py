@@ -60,7 +60,7 @@ async def test_session_over_http_with_rate_limit_and_malformed_arguments(
             task, env, model, ScriptedUser(task), retry=RetryPolicy(base_delay_s=0.01)
         ).run()
     assert traj.termination is TerminationReason.USER_STOP, traj.error
-    assert [c.error for c in traj.tool_calls] == [ToolErrorKind.INVALID_JSON, None]
+    assert [c["error"] for c in traj.tool_calls] == [ToolErrorKind.INVALID_JSON, None]
     assert traj.final_hash == task.gold_hash
     assert traj.agent_model == "openai:fake-model"
     assert traj.usage["agent"].input_tokens == 30

@@ -259,3 +259,22 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     assert len(keys) == len(set(keys)) == 200  # duplicated = 0
     expected = final_hashes(tmp_path / "reference" / "trajectories" / "trajectories.jsonl")
     assert final_hashes(path) == expected  # lost = 0, and each one is the same session
+
+
+async def test_file_forks_match_memory_forks(
+    env: Environment, tasks: list[Task], tmp_path: Path
+) -> None:
+    """With file-backed forks (aiosqlite) a run reaches the same final states as in memory,
+    and leaves no database files behind."""
+    hashes = {}
+    for mode in (False, True):
+        config = SchedulerConfig(trials=2, concurrency=4, file_forks=mode)
+        run_dir = tmp_path / str(mode)
+        async with Scheduler(
+            env, agent=gold_agent(), user=scripted_user(), run_dir=run_dir, config=config
+        ) as scheduler:
+            assert (await scheduler.run(tasks)).written == 16
+        hashes[mode] = final_hashes(run_dir / "trajectories" / "trajectories.jsonl")
+    assert hashes[True] == hashes[False]
+    assert {h for h in hashes[True].values()} >= {t.gold_hash for t in tasks}
+    assert list((tmp_path / "True" / "forks").iterdir()) == []

@@ -69,12 +69,12 @@ async def test_gold_session_reaches_gold_state(env: Environment, tasks: list[Tas
     traj = await run(task, env, gold(task, env))
     assert traj.termination is TerminationReason.USER_STOP
     assert traj.final_hash == task.gold_hash != traj.initial_hash == env.initial_hash
-    roles = [m.role for m in traj.messages]
+    roles = [m["role"] for m in traj.messages]
     assert roles == ["system", "user"] + ["assistant", "tool"] * 3 + ["assistant", "user"]
-    assert traj.messages[-1].content == STOP_SIGNAL
-    assert traj.messages[-2].content is not None and "3999" in traj.messages[-2].content
-    assert [c.name for c in traj.tool_calls] == [c.name for c in task.gold_calls]
-    assert all(c.error is None for c in traj.tool_calls)
+    assert traj.messages[-1]["content"] == STOP_SIGNAL
+    assert traj.messages[-2]["content"] is not None and "3999" in traj.messages[-2]["content"]
+    assert [c["name"] for c in traj.tool_calls] == [g.name for g in task.gold_calls]
+    assert all(c["error"] is None for c in traj.tool_calls)
     assert traj.agent_model == "offline:gold-agent" and traj.user_model == "offline:scripted-user"
     assert traj.usage["agent"].requests == traj.steps == 4
     assert Trajectory.model_validate_json(traj.model_dump_json()) == traj
@@ -95,7 +95,7 @@ async def test_user_answers_questions_and_stops_only_after_a_report(
         return text("Your balance is 2500 cents.")
 
     traj = await run(task, env, FunctionModel(agent))
-    users = [m.content for m in traj.messages if m.role == "user"]
+    users = [m["content"] for m in traj.messages if m["role"] == "user"]
     assert users == [task.intent, f"To be clear: {task.intent}", STOP_SIGNAL]
     assert traj.termination is TerminationReason.USER_STOP and traj.turns == 2
 
@@ -124,7 +124,7 @@ async def test_too_many_consecutive_errors(env: Environment, tasks: list[Task]) 
     agent = FunctionModel(lambda m, i: call("no_such_tool", {}))
     traj = await run(tasks[0], env, agent, limits=SessionLimits(max_consecutive_errors=3))
     assert traj.termination is TerminationReason.TOO_MANY_ERRORS
-    assert [c.error for c in traj.tool_calls] == [ToolErrorKind.UNKNOWN_TOOL] * 3
+    assert [c["error"] for c in traj.tool_calls] == [ToolErrorKind.UNKNOWN_TOOL] * 3
 
 
 async def test_timeout_keeps_the_partial_trajectory(env: Environment, tasks: list[Task]) -> None:
@@ -186,13 +186,13 @@ async def test_malformed_replies_become_recorded_errors(
     ]
     agent = FunctionModel(lambda m, i: script[min(n_responses(m), len(script) - 1)])
     traj = await run(task, env, agent)
-    assert [c.error for c in traj.tool_calls] == [
+    assert [c["error"] for c in traj.tool_calls] == [
         ToolErrorKind.INVALID_JSON,
         ToolErrorKind.MALFORMED_REPLY,
         None,
     ]
-    assert traj.messages[2].tool_calls is not None
-    assert traj.messages[2].tool_calls[0].function.arguments == '{"order_id": '
+    assert traj.messages[2].get("tool_calls") is not None
+    assert traj.messages[2]["tool_calls"][0]["function"]["arguments"] == '{"order_id": '
     assert traj.termination is TerminationReason.USER_STOP
 
 
@@ -200,15 +200,15 @@ async def test_error_injection_paths(env: Environment, tasks: list[Task]) -> Non
     """Bad arguments get corrected, extra reads are harmless, a wrong write is never fixed."""
     task = tasks[4]  # find_books, then place_order
     bad = await run(task, env, gold(task, env, bad_argument=1.0))
-    assert [c.error is None for c in bad.tool_calls] == [False, True, False, True]
+    assert [c["error"] is None for c in bad.tool_calls] == [False, True, False, True]
     assert bad.final_hash == task.gold_hash
     extra = await run(task, env, gold(task, env, extra_read=1.0))
-    assert [c.name for c in extra.tool_calls] == ["find_books"] * 3 + ["place_order"]
+    assert [c["name"] for c in extra.tool_calls] == ["find_books"] * 3 + ["place_order"]
     assert extra.final_hash == task.gold_hash
     wrong = await run(task, env, gold(task, env, wrong_write=1.0))
-    assert [c.name for c in wrong.tool_calls] == ["find_books", "place_order"]
+    assert [c["name"] for c in wrong.tool_calls] == ["find_books", "place_order"]
     assert (
-        wrong.tool_calls[1].arguments
+        wrong.tool_calls[1]["arguments"]
         != '{"customer_id":"cus_kurt","isbn":"978-0465026562","quantity":2}'
     )
     assert wrong.final_hash != task.gold_hash
@@ -247,13 +247,13 @@ async def test_dual_control_records_both_sides(env: Environment, tasks: list[Tas
     user_call = GoldCall(name="turn_off_airplane_mode", requestor="user")
     task = tasks[6].model_copy(update={"gold_calls": (user_call, *tasks[6].gold_calls)})
     traj = await run(task, env, gold(task, env), ScriptedUser(task), user_env=phone)
-    assert [(c.side, c.name) for c in traj.tool_calls] == [
+    assert [(c["side"], c["name"]) for c in traj.tool_calls] == [
         ("user", "turn_off_airplane_mode"),
         ("agent", "get_customer"),
     ]
     assert traj.user_initial_hash == phone.initial_hash != traj.user_final_hash
     assert traj.termination is TerminationReason.USER_STOP
-    assert all(m.role != "tool" or m.name == "get_customer" for m in traj.messages)
+    assert all(m["role"] != "tool" or m.get("name") == "get_customer" for m in traj.messages)
 
 
 async def test_special_tokens_are_escaped_for_hosts_that_tokenize_them(
