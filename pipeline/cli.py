@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from agentscaler.pipeline.ingest import IngestConfig, ingest
+from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
 from agentscaler.runtime import (
     Environment,
     ErrorInjection,
@@ -26,6 +28,7 @@ from agentscaler.runtime import (
     SchedulerConfig,
     SessionFailed,
     SessionFinished,
+    UserError,
     gold_agent,
     scripted_user,
     with_gold_hash,
@@ -33,7 +36,7 @@ from agentscaler.runtime import (
 from agentscaler.runtime.example import bookstore, bookstore_tasks
 
 STAGES: list[tuple[str, str, bool]] = [
-    ("ingest", "normalize real tool specs into a ToolSpec corpus", False),
+    ("ingest", "normalize real tool specs into a ToolSpec corpus (`pipeline ingest`)", True),
     ("graph", "tool graph + community detection -> domains", False),
     ("compile", "DomainSpec -> SQLModel tables + read/write tools", False),
     ("tasks", "grounded tasks with gold calls and gold hashes", False),
@@ -72,11 +75,63 @@ async def simulate_example(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/default"))
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=64)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="every stage that exists (the default)")
+    ingest_cmd = sub.add_parser(
+        "ingest", help="normalize a tool-spec corpus into a ToolSpec corpus"
+    )
+    for p in (parser, run):
+        p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+        p.add_argument("--trials", type=int, default=4)
+        p.add_argument("--concurrency", type=int, default=64)
+    ingest_cmd.add_argument("--corpus", type=Path, required=True, help="root folder of the specs")
+    ingest_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    ingest_cmd.add_argument(
+        "--exclude-tag",
+        action="append",
+        help="leave out sources with this tag (repeatable); default: " + ", ".join(DEFAULT_EXCLUDE),
+    )
+    ingest_cmd.add_argument(
+        "--include-eval",
+        action="store_true",
+        help="exclude nothing, evaluation benchmarks included",
+    )
     args = parser.parse_args(argv)
     console = Console()
+    if args.command == "ingest":
+        return run_ingest(args, console)
+    return run_all(args, console)
+
+
+def run_ingest(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline ingest`: per-source counts, read / kept / merged / excluded / rejected."""
+    exclude = () if args.include_eval else tuple(args.exclude_tag or DEFAULT_EXCLUDE)
+    try:
+        report = ingest(IngestConfig(corpus_root=args.corpus, exclude_tags=exclude))
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    report.write(args.run_dir / "corpus")
+    table = Table(title=f"ingest {args.corpus} (excluding {', '.join(exclude) or 'nothing'})")
+    for column in ("source", "files", "read", "kept", "merged", "excluded", "rejected by reason"):
+        table.add_column(
+            column, justify="left" if column in ("source", "rejected by reason") else "right"
+        )
+    for name, c in report.sources.items():
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(c.rejected.items())) or "-"
+        table.add_row(
+            name, str(c.files), str(c.read), str(c.kept), str(c.merged), str(c.excluded), reasons
+        )
+    console.print(table)
+    console.print(
+        f"{len(report.tools)} tools -> {args.run_dir / 'corpus' / 'tools.jsonl'}; "
+        f"{len(report.rejections)} rejections (file, record, reason) -> rejections.jsonl",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def run_all(args: argparse.Namespace, console: Console) -> int:
     table = Table(title="AgentScaler pipeline stages")
     table.add_column("stage")
     table.add_column("what it does")
