@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from agentscaler.pipeline.ingest import IngestConfig, ingest
+from agentscaler.pipeline.graph import GraphConfig, detect_domains
+from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
 from agentscaler.runtime import (
     Environment,
@@ -37,7 +38,7 @@ from agentscaler.runtime.example import bookstore, bookstore_tasks
 
 STAGES: list[tuple[str, str, bool]] = [
     ("ingest", "normalize real tool specs into a ToolSpec corpus (`pipeline ingest`)", True),
-    ("graph", "tool graph + community detection -> domains", False),
+    ("graph", "tool graph + community detection -> domains (`pipeline graph`)", True),
     ("compile", "DomainSpec -> SQLModel tables + read/write tools", False),
     ("tasks", "grounded tasks with gold calls and gold hashes", False),
     ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
@@ -96,11 +97,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="exclude nothing, evaluation benchmarks included",
     )
+    graph_cmd = sub.add_parser("graph", help="tool graph + community detection -> domains")
+    graph_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    for field, info in GraphConfig.model_fields.items():
+        graph_cmd.add_argument(
+            f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
+        )
     args = parser.parse_args(argv)
     console = Console()
     if args.command == "ingest":
         return run_ingest(args, console)
+    if args.command == "graph":
+        return run_graph(args, console)
     return run_all(args, console)
+
+
+def run_graph(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline graph`: the corpus from `pipeline ingest` -> graph/domains.json."""
+    corpus = args.run_dir / "corpus" / "tools.jsonl"
+    if not corpus.exists():
+        console.print(
+            f"[red]error:[/] {corpus} does not exist; run `pipeline ingest` first", soft_wrap=True
+        )
+        return 2
+    tools = [ToolSpec.model_validate_json(line) for line in corpus.read_bytes().splitlines()]
+    config = GraphConfig(**{f: getattr(args, f) for f in GraphConfig.model_fields})
+    domains = detect_domains(tools, config)
+    out = args.run_dir / "graph"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "domains.json.tmp"
+    tmp.write_text(domains.model_dump_json(indent=1))
+    tmp.replace(out / "domains.json")
+    sizes = domains.sizes()
+    console.print(
+        f"graph: {domains.tools} tools, {domains.edges} edges, {len(sizes)} domains "
+        f"(sizes {sizes[-1]}-{sizes[0]}, median {sizes[len(sizes) // 2]}) -> {out / 'domains.json'}",
+        soft_wrap=True,
+    )
+    return 0
 
 
 def run_ingest(args: argparse.Namespace, console: Console) -> int:
