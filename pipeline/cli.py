@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from agentscaler.pipeline.files import write_atomic
 from agentscaler.pipeline.graph import GraphConfig, detect_domains
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
@@ -124,10 +125,7 @@ def run_graph(args: argparse.Namespace, console: Console) -> int:
     config = GraphConfig(**{f: getattr(args, f) for f in GraphConfig.model_fields})
     domains = detect_domains(tools, config)
     out = args.run_dir / "graph"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "domains.json.tmp"
-    tmp.write_text(domains.model_dump_json(indent=1))
-    tmp.replace(out / "domains.json")
+    write_atomic(out / "domains.json", domains.model_dump_json(indent=1).encode())
     sizes = domains.sizes()
     console.print(
         f"graph: {domains.tools} tools, {domains.edges} edges, {len(sizes)} domains "

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from agentscaler.runtime import UserError
 
+from ..files import write_atomic
 from .normalize import SchemaError, identifier, normalize_schema
 from .readers import RawReject, RawTool, detect_format, reader
 from .toolspec import Rejection, Source, ToolSpec
@@ -57,26 +58,19 @@ class IngestReport(BaseModel):
 
     def write(self, out_dir: Path) -> None:
         """tools.jsonl, rejections.jsonl, report.json, each written atomically."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic(
+        write_atomic(
             out_dir / "tools.jsonl",
             b"".join(t.model_dump_json().encode() + b"\n" for t in self.tools),
         )
-        _atomic(
+        write_atomic(
             out_dir / "rejections.jsonl",
             b"".join(r.model_dump_json().encode() + b"\n" for r in self.rejections),
         )
         counts = {k: v.model_dump() for k, v in self.sources.items()}
-        _atomic(
+        write_atomic(
             out_dir / "report.json",
             orjson.dumps(counts, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
         )
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def tags_for(corpus: str) -> tuple[str, ...]:
