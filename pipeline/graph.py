@@ -16,6 +16,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 
 import igraph
 import numpy as np
@@ -52,9 +53,11 @@ class Domains(BaseModel):
         return sorted((len(d) for d in self.domains), reverse=True)
 
 
-def tokens(text: str) -> list[str]:
-    """camelCase / snake_case / prose -> lower-case words, stop words removed."""
-    return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 1]
+@lru_cache(maxsize=1 << 16)
+def tokens(text: str) -> tuple[str, ...]:
+    """camelCase / snake_case / prose -> lower-case words, stop words removed. Cached:
+    parameter names and descriptions repeat across a corpus's tools."""
+    return tuple(w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 1)
 
 
 def parameter_document(tool: ToolSpec) -> str:

@@ -37,7 +37,7 @@ S = {"type": "string"}
 
 def test_tokens_split_identifiers_and_drop_stop_words() -> None:
     """camelCase, snake_case and prose become lower-case content words."""
-    assert tokens("getUserID for the order_id") == ["user", "id", "order", "id"]  # "get": stop
+    assert tokens("getUserID for the order_id") == ("user", "id", "order", "id")  # "get": stop
     assert "city" in parameter_document(spec("w", {"cityName": {**S, "description": "The city."}}))
 
 
