@@ -42,7 +42,10 @@ def valid_arguments(op: OperatorSpec, seed: dict[str, list[dict[str, Any]]]) -> 
         if op.action == "insert" and name == op.key:
             args[name] = 10_000 if isinstance(row.get(column or ""), int) else f"{op.table}_new"
         elif (
-            column in row and row[column] is not None and (name == op.key or op.action == "select")
+            column in row
+            and row[column] is not None
+            and (name == op.key or op.action == "select")
+            and not (isinstance(schema, dict) and schema.get("type") in ("array", "object"))
         ):
             args[name] = row[column]
         elif entity and seed.get(entity):

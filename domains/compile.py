@@ -88,7 +88,8 @@ def operator_tool(op: OperatorSpec, table: TableSpec) -> Tool[Any]:
     entity = table.name
     fn: Callable[[Database, Any], Awaitable[Any]]
     if op.action == "select":
-        filters = [arg for arg in op.columns if arg != op.key]
+        # JSON values (arrays, objects) do not filter: equality on their text means little.
+        filters = [arg for arg in op.columns if arg != op.key and cols[arg].type != "json"]
         where = [f"{_q(pk)} = :key"] if op.key else []
         where += [f"(:f{i} IS NULL OR {_q(cols[a].name)} = :f{i})" for i, a in enumerate(filters)]
         sql = f"SELECT * FROM {_q(entity)}" + (f" WHERE {' AND '.join(where)}" if where else "")

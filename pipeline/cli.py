@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+import orjson
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from agentscaler.domains.build import build_domains
 from agentscaler.pipeline.files import write_atomic
-from agentscaler.pipeline.graph import GraphConfig, detect_domains
+from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
 from agentscaler.runtime import (
@@ -40,7 +42,11 @@ from agentscaler.runtime.example import bookstore, bookstore_tasks
 STAGES: list[tuple[str, str, bool]] = [
     ("ingest", "normalize real tool specs into a ToolSpec corpus (`pipeline ingest`)", True),
     ("graph", "tool graph + community detection -> domains (`pipeline graph`)", True),
-    ("compile", "DomainSpec -> SQLModel tables + read/write tools", False),
+    (
+        "domains",
+        "DomainSpec -> SQLModel tables + read/write tools, checked (`pipeline domains`)",
+        True,
+    ),
     ("tasks", "grounded tasks with gold calls and gold hashes", False),
     ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
     ("filter", "validity -> state alignment -> exact match", False),
@@ -104,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         graph_cmd.add_argument(
             f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
         )
+    domains_cmd = sub.add_parser("domains", help="DomainSpecs from the graph, checked by execution")
+    domains_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    domains_cmd.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     console = Console()
+    if args.command == "domains":
+        return run_domains(args, console)
     if args.command == "ingest":
         return run_ingest(args, console)
     if args.command == "graph":
@@ -130,6 +141,42 @@ def run_graph(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"graph: {domains.tools} tools, {domains.edges} edges, {len(sizes)} domains "
         f"(sizes {sizes[-1]}-{sizes[0]}, median {sizes[len(sizes) // 2]}) -> {out / 'domains.json'}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def run_domains(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline domains`: graph/domains.json -> domains/specs.jsonl + domains/check.json."""
+    corpus = args.run_dir / "corpus" / "tools.jsonl"
+    graph = args.run_dir / "graph" / "domains.json"
+    for needed, stage in ((corpus, "ingest"), (graph, "graph")):
+        if not needed.exists():
+            console.print(
+                f"[red]error:[/] {needed} does not exist; run `pipeline {stage}` first",
+                soft_wrap=True,
+            )
+            return 2
+    tools = [ToolSpec.model_validate_json(line) for line in corpus.read_bytes().splitlines()]
+    partition = Domains.model_validate_json(graph.read_bytes()).domains
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("domains", total=len(partition))
+        report = anyio.run(
+            build_domains, partition, tools, args.seed, lambda: progress.advance(bar)
+        )
+    out = args.run_dir / "domains"
+    write_atomic(
+        out / "specs.jsonl", b"".join(s.model_dump_json().encode() + b"\n" for s in report.specs)
+    )
+    check = {"failures": report.failures, "dropped": report.dropped}
+    write_atomic(
+        out / "check.json", orjson.dumps(check, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    )
+    kept = sum(len(s.tools) for s in report.specs)
+    failed = sum(len(f) for f in report.failures.values())
+    console.print(
+        f"domains: {len(report.specs)} kept ({len(report.dropped)} dropped), {kept} tools pass the "
+        f"execution check, {failed} failed -> {out / 'specs.jsonl'}",
         soft_wrap=True,
     )
     return 0

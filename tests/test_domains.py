@@ -10,6 +10,7 @@ from agentscaler.domains.check import check_domain
 from agentscaler.domains.compile import compile_domain
 from agentscaler.domains.infer import infer_domain
 from agentscaler.domains.spec import DomainSpec
+from agentscaler.pipeline.cli import main
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.runtime import Environment, Statement
 
@@ -87,3 +88,19 @@ async def test_failing_tools_are_reported_and_dropped(retail_tools: list[ToolSpe
     kept = {op.name for op in result.spec.tools}
     assert "find_user_id_by_email" in kept
     assert "get_order_details" not in kept
+
+
+def test_domains_cli_after_ingest_and_graph(tmp_path: Path) -> None:
+    """ingest -> graph -> domains writes checked DomainSpecs covering the sample corpus."""
+    assert main(["domains", "--run-dir", str(tmp_path)]) == 2  # nothing to build from yet
+    assert (
+        main(["ingest", "--corpus", str(SAMPLES), "--run-dir", str(tmp_path), "--include-eval"])
+        == 0
+    )
+    assert main(["graph", "--run-dir", str(tmp_path)]) == 0
+    assert main(["domains", "--run-dir", str(tmp_path)]) == 0
+    lines = (tmp_path / "domains" / "specs.jsonl").read_text().splitlines()
+    specs = [DomainSpec.model_validate_json(line) for line in lines]
+    assert specs
+    assert all(len(s.tools) >= 2 for s in specs)
+    assert (tmp_path / "domains" / "check.json").exists()
