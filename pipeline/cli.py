@@ -19,7 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agentscaler.domains.build import build_domains
-from agentscaler.pipeline.files import write_atomic
+from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
@@ -124,15 +124,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_all(args, console)
 
 
+_OUTPUTS = {  # what each stage leaves in the run directory, for the stages after it
+    "ingest": lambda run_dir: run_dir / "corpus" / "tools.jsonl",
+    "graph": lambda run_dir: run_dir / "graph" / "domains.json",
+}
+
+
+def _missing(console: Console, run_dir: Path, *stages: str) -> bool:
+    """Say which earlier stage to run when its output is not there yet."""
+    for stage in stages:
+        needed = _OUTPUTS[stage](run_dir)
+        if not needed.exists():
+            console.print(
+                f"[red]error:[/] {needed} does not exist; run `pipeline {stage}` first",
+                soft_wrap=True,
+            )
+            return True
+    return False
+
+
+def _corpus(run_dir: Path) -> list[ToolSpec]:
+    data = _OUTPUTS["ingest"](run_dir).read_bytes()
+    return [ToolSpec.model_validate_json(line) for line in data.splitlines()]
+
+
 def run_graph(args: argparse.Namespace, console: Console) -> int:
     """`pipeline graph`: the corpus from `pipeline ingest` -> graph/domains.json."""
-    corpus = args.run_dir / "corpus" / "tools.jsonl"
-    if not corpus.exists():
-        console.print(
-            f"[red]error:[/] {corpus} does not exist; run `pipeline ingest` first", soft_wrap=True
-        )
+    if _missing(console, args.run_dir, "ingest"):
         return 2
-    tools = [ToolSpec.model_validate_json(line) for line in corpus.read_bytes().splitlines()]
+    tools = _corpus(args.run_dir)
     config = GraphConfig(**{f: getattr(args, f) for f in GraphConfig.model_fields})
     domains = detect_domains(tools, config)
     out = args.run_dir / "graph"
@@ -148,26 +168,17 @@ def run_graph(args: argparse.Namespace, console: Console) -> int:
 
 def run_domains(args: argparse.Namespace, console: Console) -> int:
     """`pipeline domains`: graph/domains.json -> domains/specs.jsonl + domains/check.json."""
-    corpus = args.run_dir / "corpus" / "tools.jsonl"
-    graph = args.run_dir / "graph" / "domains.json"
-    for needed, stage in ((corpus, "ingest"), (graph, "graph")):
-        if not needed.exists():
-            console.print(
-                f"[red]error:[/] {needed} does not exist; run `pipeline {stage}` first",
-                soft_wrap=True,
-            )
-            return 2
-    tools = [ToolSpec.model_validate_json(line) for line in corpus.read_bytes().splitlines()]
-    partition = Domains.model_validate_json(graph.read_bytes()).domains
+    if _missing(console, args.run_dir, "ingest", "graph"):
+        return 2
+    tools = _corpus(args.run_dir)
+    partition = Domains.model_validate_json(_OUTPUTS["graph"](args.run_dir).read_bytes()).domains
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("domains", total=len(partition))
         report = anyio.run(
             build_domains, partition, tools, args.seed, lambda: progress.advance(bar)
         )
     out = args.run_dir / "domains"
-    write_atomic(
-        out / "specs.jsonl", b"".join(s.model_dump_json().encode() + b"\n" for s in report.specs)
-    )
+    write_jsonl(out / "specs.jsonl", report.specs)
     check = {"failures": report.failures, "dropped": report.dropped}
     write_atomic(
         out / "check.json", orjson.dumps(check, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)

@@ -3,7 +3,10 @@ previous file or the new one, never half of one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+
+from pydantic import BaseModel
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -11,3 +14,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def write_jsonl(path: Path, records: Iterable[BaseModel]) -> None:
+    """One JSON line per pydantic record, written atomically."""
+    write_atomic(path, b"".join(r.model_dump_json().encode() + b"\n" for r in records))

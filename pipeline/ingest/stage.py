@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from agentscaler.runtime import UserError
 
-from ..files import write_atomic
+from ..files import write_atomic, write_jsonl
 from .normalize import SchemaError, identifier, normalize_schema
 from .readers import RawReject, RawTool, detect_format, reader
 from .toolspec import Rejection, Source, ToolSpec
@@ -58,14 +58,8 @@ class IngestReport(BaseModel):
 
     def write(self, out_dir: Path) -> None:
         """tools.jsonl, rejections.jsonl, report.json, each written atomically."""
-        write_atomic(
-            out_dir / "tools.jsonl",
-            b"".join(t.model_dump_json().encode() + b"\n" for t in self.tools),
-        )
-        write_atomic(
-            out_dir / "rejections.jsonl",
-            b"".join(r.model_dump_json().encode() + b"\n" for r in self.rejections),
-        )
+        write_jsonl(out_dir / "tools.jsonl", self.tools)
+        write_jsonl(out_dir / "rejections.jsonl", self.rejections)
         counts = {k: v.model_dump() for k, v in self.sources.items()}
         write_atomic(
             out_dir / "report.json",
