@@ -8,6 +8,7 @@ import pytest
 
 from agentscaler.domains.check import check_domain
 from agentscaler.domains.compile import compile_domain
+from agentscaler.domains.dependencies import dependency_graph
 from agentscaler.domains.infer import infer_domain
 from agentscaler.domains.spec import DomainSpec
 from agentscaler.pipeline.cli import main
@@ -104,3 +105,15 @@ def test_domains_cli_after_ingest_and_graph(tmp_path: Path) -> None:
     assert specs
     assert all(len(s.tools) >= 2 for s in specs)
     assert (tmp_path / "domains" / "check.json").exists()
+
+
+def test_dependency_graph_links_producers_to_consumers(retail_tools: list[ToolSpec]) -> None:
+    """A tool that yields order ids feeds every tool that takes an order id, not the reverse
+    for tools that only consume."""
+    spec = infer_domain("retail", retail_tools)
+    graph = dependency_graph(spec)
+    edges = {(graph[a], graph[b]) for a, b in graph.edge_list()}
+    assert ("get_order_details", "cancel_pending_order") in edges
+    assert ("find_user_id_by_email", "get_user_details") in edges
+    assert ("get_user_details", "get_order_details") not in edges  # users do not yield order ids
+    assert not any(a == "think" for a, _ in edges)  # nothing takes a thought's id
