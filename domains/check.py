@@ -3,6 +3,8 @@ the seeded database, must succeed. Failing tools are reported and dropped."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,12 +30,21 @@ class CheckResult(BaseModel):
     failures: dict[str, str]  # tool -> the observation it returned
 
 
-def valid_arguments(op: OperatorSpec, seed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Required arguments (and the row key) with values that exist in the seeded database: the
-    key of a seeded row, that row's own values for filters, seeded ids for foreign keys."""
+def valid_arguments(
+    op: OperatorSpec, rows: Mapping[str, Sequence[dict[str, Any]]], rng: random.Random | None = None
+) -> dict[str, Any]:
+    """Required arguments (and the row key) with values that exist in the database whose rows
+    are given: the key of one of its rows, that row's own values for filters, existing ids for
+    foreign keys. The first row without `rng`; a random one with it (task generation)."""
     props: dict[str, Any] = op.parameters.get("properties", {})
     wanted = set(op.parameters.get("required", [])) | ({op.key} if op.key else set())
-    row = (seed.get(op.table) or [{}])[0]
+
+    def pick(table_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        if not table_rows:
+            return {}
+        return rng.choice(list(table_rows)) if rng is not None else table_rows[0]
+
+    row = pick(rows.get(op.table) or [])
     args: dict[str, Any] = {}
     for name in sorted(wanted):
         schema = props.get(name, {})
@@ -48,8 +59,8 @@ def valid_arguments(op: OperatorSpec, seed: dict[str, list[dict[str, Any]]]) -> 
             and not (isinstance(schema, dict) and schema.get("type") in ("array", "object"))
         ):
             args[name] = row[column]
-        elif entity and seed.get(entity):
-            args[name] = seed[entity][0][f"{entity}_id"]
+        elif entity and rows.get(entity):
+            args[name] = pick(rows[entity])[f"{entity}_id"]
         elif isinstance(schema, dict) and schema.get("enum"):
             args[name] = schema["enum"][0]
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -19,10 +19,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agentscaler.domains.build import build_domains
+from agentscaler.domains.compile import compile_domain
+from agentscaler.domains.spec import DomainSpec
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
+from agentscaler.pipeline.tasks import TaskConfig, domain_tasks
 from agentscaler.runtime import (
     Environment,
     ErrorInjection,
@@ -32,6 +35,7 @@ from agentscaler.runtime import (
     SchedulerConfig,
     SessionFailed,
     SessionFinished,
+    Task,
     UserError,
     gold_agent,
     scripted_user,
@@ -47,7 +51,7 @@ STAGES: list[tuple[str, str, bool]] = [
         "DomainSpec -> SQLModel tables + read/write tools, checked (`pipeline domains`)",
         True,
     ),
-    ("tasks", "grounded tasks with gold calls and gold hashes", False),
+    ("tasks", "grounded tasks with gold calls and gold hashes (`pipeline tasks`)", True),
     ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
     ("filter", "validity -> state alignment -> exact match", False),
     ("export", "SFT dataset for TRL-style trainers", False),
@@ -113,8 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     domains_cmd = sub.add_parser("domains", help="DomainSpecs from the graph, checked by execution")
     domains_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     domains_cmd.add_argument("--seed", type=int, default=0)
+    tasks_cmd = sub.add_parser("tasks", help="verifiable tasks by walks over each domain's tools")
+    tasks_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    for field, info in TaskConfig.model_fields.items():
+        tasks_cmd.add_argument(f"--{field.replace('_', '-')}", type=int, default=info.default)
     args = parser.parse_args(argv)
     console = Console()
+    if args.command == "tasks":
+        return run_tasks(args, console)
     if args.command == "domains":
         return run_domains(args, console)
     if args.command == "ingest":
@@ -127,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _OUTPUTS = {  # what each stage leaves in the run directory, for the stages after it
     "ingest": lambda run_dir: run_dir / "corpus" / "tools.jsonl",
     "graph": lambda run_dir: run_dir / "graph" / "domains.json",
+    "domains": lambda run_dir: run_dir / "domains" / "specs.jsonl",
 }
 
 
@@ -161,6 +172,35 @@ def run_graph(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"graph: {domains.tools} tools, {domains.edges} edges, {len(sizes)} domains "
         f"(sizes {sizes[-1]}-{sizes[0]}, median {sizes[len(sizes) // 2]}) -> {out / 'domains.json'}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def run_tasks(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline tasks`: domains/specs.jsonl -> tasks/tasks.jsonl (gold calls, outputs, hash)."""
+    if _missing(console, args.run_dir, "domains"):
+        return 2
+    data = _OUTPUTS["domains"](args.run_dir).read_bytes()
+    specs = [DomainSpec.model_validate_json(line) for line in data.splitlines()]
+    config = TaskConfig(**{f: getattr(args, f) for f in TaskConfig.model_fields})
+
+    async def generate(advance: Callable[[], None]) -> list[Task]:
+        out: list[Task] = []
+        for spec in specs:
+            env = await Environment.build(compile_domain(spec))
+            out += await domain_tasks(spec, env, config)
+            advance()
+        return out
+
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("tasks", total=len(specs))
+        tasks = anyio.run(generate, lambda: progress.advance(bar))
+    write_jsonl(args.run_dir / "tasks" / "tasks.jsonl", tasks)
+    writes = sum(1 for t in tasks if not t.gold_outputs)
+    console.print(
+        f"tasks: {len(tasks)} over {len(specs)} domains ({writes} change state, "
+        f"{len(tasks) - writes} read-only with gold outputs) -> {args.run_dir / 'tasks' / 'tasks.jsonl'}",
         soft_wrap=True,
     )
     return 0

@@ -1,0 +1,147 @@
+"""Task generation: directed walks over a domain's tool-dependency graph, executed as they go.
+
+Each step's arguments are grounded in the database as the walk has left it (ids that exist,
+the chosen row's own values for filters). A walk is kept when every call succeeds and, if it
+writes, the final state differs from the initial one; read-only walks keep their gold outputs
+(checked by exact match, not state). The intent is template text built from the tools'
+descriptions and arguments. Everything is a function of the domain and the seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+import orjson
+from faker import Faker
+from pydantic import BaseModel, Field
+
+from agentscaler.domains.check import valid_arguments
+from agentscaler.domains.dependencies import consumes, dependency_graph
+from agentscaler.domains.infer import id_entity
+from agentscaler.domains.spec import DomainSpec, OperatorSpec
+from agentscaler.runtime import Environment, Fork, GoldCall, Task
+
+
+class TaskConfig(BaseModel):
+    per_domain: int = Field(default=10, ge=1)
+    min_calls: int = Field(default=1, ge=1)
+    max_calls: int = Field(default=4, ge=1)
+    attempts: int = Field(default=60, ge=1)  # walks tried per domain before giving up
+    seed: int = 0
+
+
+def _sentence(text: str) -> str:
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".")
+    return first[:1].lower() + first[1:] if first else "do this"
+
+
+def intent(calls: list[tuple[OperatorSpec, dict[str, Any]]]) -> str:
+    """What the user says: each call's purpose with the values they know."""
+    steps = []
+    for op, args in calls:
+        known = ", ".join(
+            f"{k} {v}" for k, v in sorted(args.items()) if not isinstance(v, list | dict)
+        )
+        steps.append(_sentence(op.description) + (f" (my {known})" if known else ""))
+    if len(steps) == 1:
+        return f"I need you to {steps[0]}."
+    return "I need a few things. First, " + ". Then, ".join(steps) + "."
+
+
+def _salient(content: str) -> list[str]:
+    """A read's answer the agent must report: the first plain value of the result."""
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return [content[:80]]
+    if isinstance(value, list):
+        return (
+            [str(len(value))]
+            if value and not isinstance(value[0], dict)
+            else (_salient(orjson.dumps(value[0]).decode()) if value else ["0"])
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (
+                not k.endswith("_id")
+                and isinstance(v, str | int | float)
+                and not isinstance(v, bool)
+            ):
+                return [str(v)]
+    return [str(value)[:80]]
+
+
+def _ids(op: OperatorSpec, args: dict[str, Any], content: str) -> dict[str, Any]:
+    """The entity ids a call worked on: its key, and the id a create returned."""
+    out = {op.table: args[op.key]} if op.key and op.key in args else {}
+    if op.action == "insert":
+        created = orjson.loads(content).get(f"{op.table}_id")
+        if created is not None:
+            out[op.table] = created
+    return out
+
+
+async def _rows(state: Fork, spec: DomainSpec, op: OperatorSpec) -> dict[str, list[dict[str, Any]]]:
+    tables = {t.name for t in spec.tables} & ({op.table} | consumes(op))
+    return {name: await state.rows(name) for name in sorted(tables)}
+
+
+async def domain_tasks(spec: DomainSpec, env: Environment, config: TaskConfig) -> list[Task]:
+    graph = dependency_graph(spec)
+    rng = random.Random(f"{spec.name}/{config.seed}")
+    fake = Faker()
+    fake.seed_instance(rng.randrange(2**31))
+    tasks: list[Task] = []
+    seen: set[bytes] = set()
+    for _ in range(config.attempts):
+        if len(tasks) >= config.per_domain:
+            break
+        walk = [rng.randrange(len(spec.tools))]
+        length = rng.randint(config.min_calls, config.max_calls)
+        while len(walk) < length:
+            nxt = sorted(graph.successor_indices(walk[-1]))
+            if not nxt:
+                break
+            walk.append(rng.choice(nxt))
+        calls: list[tuple[OperatorSpec, dict[str, Any]]] = []
+        outputs: list[str] = []
+        handed: dict[str, Any] = {}  # entity -> the id the walk last worked on
+        async with env.fork() as state:
+            for index in walk:
+                op = spec.tools[index]
+                args = valid_arguments(op, await _rows(state, spec, op), rng)
+                for name in args:  # follow the walk: reuse the id the previous calls used
+                    entity = op.table if name == op.key else id_entity(name)
+                    if entity in handed and not (op.action == "insert" and name == op.key):
+                        args[name] = handed[entity]
+                obs = await state.call(op.name, args)
+                if not obs.ok:
+                    break
+                calls.append((op, args))
+                outputs.append(obs.content)
+                handed.update(_ids(op, args, obs.content))
+            else:
+                final = await state.state_hash()
+        if len(calls) < len(walk):
+            continue
+        writes = any(op.kind == "write" for op, _ in calls)
+        if writes and final == env.initial_hash:
+            continue
+        key = orjson.dumps([(op.name, args) for op, args in calls], option=orjson.OPT_SORT_KEYS)
+        if key in seen:
+            continue
+        seen.add(key)
+        tasks.append(
+            Task(
+                id=f"{spec.name}-{len(tasks):03d}",
+                domain=spec.name,
+                intent=intent(calls),
+                persona=fake.name(),
+                gold_calls=tuple(GoldCall(name=op.name, arguments=args) for op, args in calls),
+                gold_outputs=() if writes else tuple(_salient(outputs[-1])),
+                gold_hash=final,
+            )
+        )
+    return tasks
