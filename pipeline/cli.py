@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks_cmd = sub.add_parser("tasks", help="verifiable tasks by walks over each domain's tools")
     tasks_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     for field, info in TaskConfig.model_fields.items():
-        tasks_cmd.add_argument(f"--{field.replace('_', '-')}", type=int, default=info.default)
+        tasks_cmd.add_argument(
+            f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
+        )
     args = parser.parse_args(argv)
     console = Console()
     if args.command == "tasks":

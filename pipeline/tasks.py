@@ -29,6 +29,7 @@ class TaskConfig(BaseModel):
     min_calls: int = Field(default=1, ge=1)
     max_calls: int = Field(default=4, ge=1)
     attempts: int = Field(default=60, ge=1)  # walks tried per domain before giving up
+    write_share: float = Field(default=0.7, ge=0, le=1)  # walks that start at a write tool
     seed: int = 0
 
 
@@ -95,10 +96,13 @@ async def domain_tasks(spec: DomainSpec, env: Environment, config: TaskConfig) -
     fake.seed_instance(rng.randrange(2**31))
     tasks: list[Task] = []
     seen: set[bytes] = set()
+    # The paper's tasks change state; most tools read. Start most walks at a write.
+    writers = [i for i, op in enumerate(spec.tools) if op.kind == "write"]
     for _ in range(config.attempts):
         if len(tasks) >= config.per_domain:
             break
-        walk = [rng.randrange(len(spec.tools))]
+        start_at_write = writers and rng.random() < config.write_share
+        walk = [rng.choice(writers) if start_at_write else rng.randrange(len(spec.tools))]
         length = rng.randint(config.min_calls, config.max_calls)
         while len(walk) < length:
             nxt = sorted(graph.successor_indices(walk[-1]))
