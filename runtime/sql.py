@@ -137,15 +137,6 @@ class ConnectionCache:
         else:
             conn.close()
 
-    def clear(self) -> None:
-        """Close every connection, parking the live forks' data first."""
-        while self._live:
-            slot, conn = self._live.popitem()
-            self._park(slot, conn)
-            conn.close()
-        while self._spare:
-            self._spare.pop().close()
-
     @staticmethod
     def _park(slot: Slot, conn: sqlite3.Connection) -> None:
         if slot.dirty:

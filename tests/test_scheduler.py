@@ -22,6 +22,7 @@ from agentscaler.runtime import (
     ClosedError,
     Environment,
     Event,
+    EventBus,
     GoldAgent,
     Scheduler,
     SchedulerConfig,
@@ -278,3 +279,16 @@ async def test_file_forks_match_memory_forks(
     assert hashes[True] == hashes[False]
     assert {h for h in hashes[True].values()} >= {t.gold_hash for t in tasks}
     assert list((tmp_path / "True" / "forks").iterdir()) == []
+
+
+async def test_event_stream_delivers_and_drops_when_full() -> None:
+    """An async consumer gets events in order; past its buffer, events are dropped and counted
+    instead of blocking the emitter."""
+    bus = EventBus()
+    async with bus.stream(max_buffer=3) as events:
+        for i in range(5):
+            bus.emit(SessionStarted(task_id=f"t{i}", trial=0, domain="d"))
+        received = [await events.receive() for _ in range(3)]
+    assert [e.task_id for e in received] == ["t0", "t1", "t2"]
+    assert bus.dropped == 2
+    bus.emit(SessionStarted(task_id="after", trial=0, domain="d"))  # unsubscribed: no error

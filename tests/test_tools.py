@@ -170,3 +170,11 @@ async def test_sql_is_compiled_at_build_time() -> None:
     assert typo.statements == (_TYPO,)
     with pytest.raises(UserError, match=r"tool 'typo': SQL does not compile \(no such column"):
         await Environment.build(Domain(name="d", tables=[Counter], tools=[bump, typo]))
+
+
+async def test_openai_schema_is_the_chat_completions_tool_entry(env: Environment) -> None:
+    """What exporters put in a dataset's `tools` column: OpenAI's function-tool shape."""
+    entry = env.tools["get_order"].openai_schema()
+    assert entry["type"] == "function"
+    assert entry["function"]["name"] == "get_order"
+    assert entry["function"]["parameters"]["required"] == ["order_id"]

@@ -124,15 +124,6 @@ def _normalize_type(value: Any, where: str) -> dict[str, Any]:
     return out
 
 
-def object_schema(
-    params: dict[str, dict[str, Any]], required: list[str] | None, where: str
-) -> dict[str, Any]:
-    """A parameters schema from name -> {type, description, ...} maps (Seal-Tools, API-Bank)."""
-    return normalize_schema(
-        {"type": "object", "properties": params, "required": required or []}, where
-    )
-
-
 def identifier(name: str) -> str:
     """A valid Python/OpenAI function identifier for any source name."""
     text = re.sub(r"[^0-9A-Za-z_]+", "_", name.strip()).strip("_")
