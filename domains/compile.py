@@ -20,9 +20,8 @@ from sqlmodel import SQLModel
 from agentscaler.runtime import Database, Domain, Statement, Tool, ToolError
 
 from .seed import seed_rows
-from .spec import ColumnSpec, DomainSpec, OperatorSpec, TableSpec
+from .spec import PYTHON_TYPES, ColumnSpec, DomainSpec, OperatorSpec, TableSpec
 
-_PY: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool, "json": str}
 _ARG: dict[str, Any] = {
     "string": str,
     "integer": int,
@@ -44,10 +43,10 @@ def table_model(table: TableSpec, reg: registry, index: int) -> type[SQLModel]:
     attrs: dict[str, Any] = {"__tablename__": table.name}
     for column in table.columns:  # names are safe field names (infer.column_name)
         if column.name == table.primary_key:
-            annotations[column.name] = _PY[column.type]
+            annotations[column.name] = PYTHON_TYPES[column.type]
             attrs[column.name] = Column(primary_key=True)
         else:
-            annotations[column.name] = _PY[column.type] | None
+            annotations[column.name] = PYTHON_TYPES[column.type] | None
             attrs[column.name] = Column(default=None)
     attrs["__annotations__"] = annotations
     return type(f"T{index}_{table.name}", (base,), attrs, table=True)

@@ -8,9 +8,8 @@ from typing import Any
 import orjson
 from faker import Faker
 
-from .spec import ColumnSpec, DomainSpec, TableSpec
+from .spec import PYTHON_TYPES, ColumnSpec, DomainSpec, TableSpec
 
-_PY = {"string": str, "integer": int, "number": float, "boolean": bool, "json": str}
 _BY_NAME = {  # column-name hints -> a Faker provider
     "email": "email",
     "name": "name",
@@ -67,12 +66,13 @@ def _order(tables: list[TableSpec]) -> list[TableSpec]:
 
 
 @lru_cache(maxsize=1)
-def _faker() -> Faker:
-    return Faker()  # building one loads every provider (~0.1 s): one per process, reseeded
+def faker() -> Faker:
+    """One Faker per process, reseeded by each user (the first one costs ~0.6 s to load)."""
+    return Faker()
 
 
 def seed_rows(spec: DomainSpec) -> dict[str, list[dict[str, Any]]]:
-    fake = _faker()
+    fake = faker()
     fake.seed_instance(spec.seed)
     rows: dict[str, list[dict[str, Any]]] = {}
     for table in _order(spec.tables):
@@ -84,7 +84,10 @@ def seed_rows(spec: DomainSpec) -> dict[str, list[dict[str, Any]]]:
             }
             for column in table.columns[1:]:
                 parents = rows.get(column.references or "")
-                if parents and type(parents[0][f"{column.references}_id"]) is not _PY[column.type]:
+                if (
+                    parents
+                    and type(parents[0][f"{column.references}_id"]) is not PYTHON_TYPES[column.type]
+                ):
                     parents = None  # the id types disagree: no key to share
                 row[column.name] = (
                     fake.random_element([r[f"{column.references}_id"] for r in parents])

@@ -10,6 +10,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 ColumnType = Literal["string", "integer", "number", "boolean", "json"]
+# How a column type is held in Python (JSON values are stored as their text).
+PYTHON_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "json": str,
+}
 
 
 class ColumnSpec(BaseModel):

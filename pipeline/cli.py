@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 import orjson
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -136,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_all(args, console)
 
 
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
 _OUTPUTS = {  # what each stage leaves in the run directory, for the stages after it
     "ingest": lambda run_dir: run_dir / "corpus" / "tools.jsonl",
     "graph": lambda run_dir: run_dir / "graph" / "domains.json",
@@ -156,16 +161,26 @@ def _missing(console: Console, run_dir: Path, *stages: str) -> bool:
     return False
 
 
-def _corpus(run_dir: Path) -> list[ToolSpec]:
-    data = _OUTPUTS["ingest"](run_dir).read_bytes()
-    return [ToolSpec.model_validate_json(line) for line in data.splitlines()]
+def _load(run_dir: Path, stage: str, model: type[M]) -> list[M]:
+    """The JSONL records an earlier stage wrote."""
+    data = _OUTPUTS[stage](run_dir).read_bytes()
+    return [model.model_validate_json(line) for line in data.splitlines()]
+
+
+def _with_bar(
+    console: Console, label: str, total: int, fn: Callable[..., Awaitable[R]], *args: Any
+) -> R:
+    """Run `fn(*args, advance)` on the event loop behind a rich progress bar."""
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(label, total=total)
+        return anyio.run(fn, *args, lambda: progress.advance(bar))
 
 
 def run_graph(args: argparse.Namespace, console: Console) -> int:
     """`pipeline graph`: the corpus from `pipeline ingest` -> graph/domains.json."""
     if _missing(console, args.run_dir, "ingest"):
         return 2
-    tools = _corpus(args.run_dir)
+    tools = _load(args.run_dir, "ingest", ToolSpec)
     config = GraphConfig(**{f: getattr(args, f) for f in GraphConfig.model_fields})
     domains = detect_domains(tools, config)
     out = args.run_dir / "graph"
@@ -183,8 +198,7 @@ def run_tasks(args: argparse.Namespace, console: Console) -> int:
     """`pipeline tasks`: domains/specs.jsonl -> tasks/tasks.jsonl (gold calls, outputs, hash)."""
     if _missing(console, args.run_dir, "domains"):
         return 2
-    data = _OUTPUTS["domains"](args.run_dir).read_bytes()
-    specs = [DomainSpec.model_validate_json(line) for line in data.splitlines()]
+    specs = _load(args.run_dir, "domains", DomainSpec)
     config = TaskConfig(**{f: getattr(args, f) for f in TaskConfig.model_fields})
 
     async def generate(advance: Callable[[], None]) -> list[Task]:
@@ -195,9 +209,7 @@ def run_tasks(args: argparse.Namespace, console: Console) -> int:
             advance()
         return out
 
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("tasks", total=len(specs))
-        tasks = anyio.run(generate, lambda: progress.advance(bar))
+    tasks = _with_bar(console, "tasks", len(specs), generate)
     write_jsonl(args.run_dir / "tasks" / "tasks.jsonl", tasks)
     writes = sum(1 for t in tasks if not t.gold_outputs)
     console.print(
@@ -212,13 +224,11 @@ def run_domains(args: argparse.Namespace, console: Console) -> int:
     """`pipeline domains`: graph/domains.json -> domains/specs.jsonl + domains/check.json."""
     if _missing(console, args.run_dir, "ingest", "graph"):
         return 2
-    tools = _corpus(args.run_dir)
+    tools = _load(args.run_dir, "ingest", ToolSpec)
     partition = Domains.model_validate_json(_OUTPUTS["graph"](args.run_dir).read_bytes()).domains
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("domains", total=len(partition))
-        report = anyio.run(
-            build_domains, partition, tools, args.seed, lambda: progress.advance(bar)
-        )
+    report = _with_bar(
+        console, "domains", len(partition), build_domains, partition, tools, args.seed
+    )
     out = args.run_dir / "domains"
     write_jsonl(out / "specs.jsonl", report.specs)
     check = {"failures": report.failures, "dropped": report.dropped}

@@ -3,10 +3,10 @@
 Two tools are linked when their parameter lists (names, types, descriptions) are similar: the
 paper's premise is that tools sharing parameters operate on the same environment state. The
 offline default embedding is TF-IDF over identifier-split tokens with English stop words and
-corpus-frequent terms removed, so the sparse product X.X^T stays sparse (measured ~1.5 s for
-15k tools; with every term kept it turns nearly dense). Communities come from python-igraph's
-Leiden (rustworkx has no community detection; igraph's is seedable and ran 0.2-0.4 s on a
-15k-node, 150k-edge graph, against 4-6 s for networkx's Louvain). Tiny communities merge into
+corpus-frequent terms removed, so the sparse product X.X^T stays sparse (1.7 s for the 15k tools
+of the shared corpus here; DESIGN.md: with every term kept it turns nearly dense). Communities
+come from python-igraph's Leiden (rustworkx has none; DESIGN.md measured igraph at 0.2-0.4 s on a
+15k-node, 150k-edge graph against 4-6 s for networkx's Louvain, and it is seedable). Tiny communities merge into
 their best-connected (else most similar) neighbour, huge ones are split by a finer Leiden.
 """
 
@@ -75,6 +75,7 @@ def parameter_document(tool: ToolSpec) -> str:
 
 
 def _vectors(docs: Sequence[str], max_df: float) -> sparse.csr_matrix:
+    # Document-frequency pruning needs a corpus: below 50 tools every term is kept.
     vectorizer = TfidfVectorizer(
         analyzer=str.split,
         max_df=max_df if len(docs) > 50 else 1.0,

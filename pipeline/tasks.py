@@ -14,12 +14,12 @@ import re
 from typing import Any
 
 import orjson
-from faker import Faker
 from pydantic import BaseModel, Field
 
 from agentscaler.domains.check import valid_arguments
 from agentscaler.domains.dependencies import consumes, dependency_graph
 from agentscaler.domains.infer import id_entity
+from agentscaler.domains.seed import faker
 from agentscaler.domains.spec import DomainSpec, OperatorSpec
 from agentscaler.runtime import Environment, Fork, GoldCall, Task
 
@@ -92,7 +92,7 @@ async def _rows(state: Fork, spec: DomainSpec, op: OperatorSpec) -> dict[str, li
 async def domain_tasks(spec: DomainSpec, env: Environment, config: TaskConfig) -> list[Task]:
     graph = dependency_graph(spec)
     rng = random.Random(f"{spec.name}/{config.seed}")
-    fake = Faker()
+    fake = faker()
     fake.seed_instance(rng.randrange(2**31))
     tasks: list[Task] = []
     seen: set[bytes] = set()

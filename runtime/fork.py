@@ -141,7 +141,7 @@ class Fork:
             raise UserError(f"domain {self.env.name!r} has no table {table!r}")
         async with self.database() as db:
             rows = [tuple(r) for r in await db.fetch_all(layout.select_all)]
-        rows.sort(key=lambda r: layout.entry(r)[0])
+        rows.sort(key=layout.key)
         return [dict(zip(layout.columns, r[2:], strict=True)) for r in rows]
 
     async def call(

@@ -83,10 +83,14 @@ class TableLayout:
             f'CREATE TRIGGER "_as_del_{n}" AFTER DELETE ON "{n}" BEGIN {log} (\'{n}\', OLD.rowid); END',
         ]
 
+    def key(self, row: sqlite3.Row | tuple[Any, ...]) -> Key:
+        """Primary-key order of a row selected as (rowid, rowid, *columns)."""
+        return tuple(_rank(row[2 + i]) for i in self.pk_index)
+
     def entry(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry:
         """(sort key, digest) of a row selected as (rowid, rowid, *columns)."""
         values = tuple(row)[2:]
-        key = tuple(_rank(values[i]) for i in self.pk_index)
+        key = self.key(row)
         doc = orjson.dumps(
             dict(zip(self.columns, values, strict=True)),
             option=orjson.OPT_SORT_KEYS,

@@ -109,13 +109,16 @@ def _is_dict(x: Any) -> bool:
 # --- OpenAI tools (tau-bench *_tools.json) and bare function docs (BFCL multi-turn docs) -----
 
 
-@_builtin(
-    "openai_function",
-    lambda r: (
-        (_is_dict(r) and (r.get("type") == "function" and _is_dict(r.get("function"))))
-        or (_is_dict(r) and "name" in r and "parameters" in r and "description" in r)
-    ),
-)
+def _is_function(r: Any) -> bool:
+    """`{"type": "function", "function": {...}}`, or a bare `{name, description, parameters}`."""
+    if not _is_dict(r):
+        return False
+    if r.get("type") == "function" and _is_dict(r.get("function")):
+        return True
+    return {"name", "description", "parameters"} <= r.keys()
+
+
+@_builtin("openai_function", _is_function)
 def read_openai_function(record: Any, rid: str) -> Iterator[RawTool | RawReject]:
     fn = record.get("function", record) if record.get("type") == "function" else record
     yield RawTool(
