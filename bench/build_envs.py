@@ -1,10 +1,11 @@
 """Environment-construction benchmark (not a test): prints seconds per stage and peak RSS.
 
-Stages measured so far: ingest and graph (domains and tasks come with their issue) over every
-tool spec in ../shared/corpora, then the graph stage alone on synthetic corpora of 20k / 50k /
-100k tools, to show how its cost grows with the number of edges (target: about linearly).
+`pipeline build`'s stages (ingest, graph + communities, domains + 10 tasks per domain) over
+every tool spec in ../shared/corpora, with the parallel speed-up of the domain stage measured
+against one worker in the same run; then the graph stage alone on synthetic corpora of 20k /
+50k / 100k tools, to show how its cost grows with the number of edges (target: about linearly).
 
-Usage: uv run python bench/build_envs.py [--corpus ../shared/corpora]
+Usage: uv run python bench/build_envs.py [--corpus ../shared/corpora] [--workers N]
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from agentscaler.pipeline.build import build_domains
 from agentscaler.pipeline.graph import GraphConfig, detect_domains, similarity_graph
 from agentscaler.pipeline.ingest import IngestConfig, Source, ToolSpec, ingest
+from agentscaler.pipeline.parallel import default_workers
+from agentscaler.pipeline.summary import BuildSummary
+from agentscaler.pipeline.tasks import TaskConfig
 
 TYPES = ["string", "integer", "number", "boolean"]
 
@@ -60,24 +65,55 @@ def synthetic_tools(n: int, seed: int = 0) -> list[ToolSpec]:
     return tools
 
 
-def main(corpus: Path) -> None:
+def shared_corpus(corpus: Path, workers: int) -> None:
+    """Every stage of `pipeline build` over the shared corpus, timed one by one."""
+    t0 = time.perf_counter()
+    report = ingest(IngestConfig(corpus_root=corpus))
+    t1 = time.perf_counter()
+    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: F401 - timed on its own
+
+    t2 = time.perf_counter()
+    domains = detect_domains(report.tools)
+    t3 = time.perf_counter()
+    builds = build_domains(
+        domains.domains, report.tools, tasks=TaskConfig(per_domain=10), workers=workers
+    )
+    t4 = time.perf_counter()
+    summary = BuildSummary.of(report, domains, builds)
+    read = sum(c.read for c in report.sources.values())
+    print(f"shared corpus {corpus}: {read} records read, {len(report.tools)} tools kept")
+    print(
+        f"  seconds: ingest {t1 - t0:.2f}; scikit-learn import {t2 - t1:.2f}; graph + communities "
+        f"{t3 - t2:.2f}; domains + tasks ({workers} workers) {t4 - t3:.2f}; "
+        f"total {t4 - t0:.2f} (target <= 30)"
+    )
+    print(
+        f"  {domains.edges} edges, {summary.communities} communities (sizes "
+        f"{summary.community_sizes}); {summary.domains_kept} domains kept, "
+        f"{summary.tools_passing} tools pass the execution check, failing "
+        f"{summary.tools_failing}; {summary.tasks} tasks ({summary.tasks_changing_state} change "
+        f"state), per domain {summary.tasks_per_domain}"
+    )
+    print(
+        f"  peak RSS: this process {peak_rss_mib():.0f} MiB, largest worker "
+        f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
+    )
+    sample = domains.domains[::3]
+    timings = {}
+    for n in (1, workers):
+        start = time.perf_counter()
+        build_domains(sample, report.tools, tasks=TaskConfig(per_domain=10), workers=n)
+        timings[n] = time.perf_counter() - start
+    print(
+        f"  domains + tasks on every third community: 1 worker {timings[1]:.2f}s, {workers} "
+        f"workers {timings[workers]:.2f}s, speed-up {timings[1] / timings[workers]:.2f}x"
+    )
+
+
+def main(corpus: Path, workers: int) -> None:
     print(f"python {sys.version.split()[0]}; graph config {GraphConfig().model_dump()}")
     if corpus.is_dir():
-        t0 = time.perf_counter()
-        report = ingest(IngestConfig(corpus_root=corpus))
-        t1 = time.perf_counter()
-        domains = detect_domains(report.tools)
-        t2 = time.perf_counter()
-        sizes = domains.sizes()
-        read = sum(c.read for c in report.sources.values())
-        print(f"shared corpus {corpus}: {read} records read, {len(report.tools)} tools kept")
-        print(
-            f"  ingest {t1 - t0:.2f}s; graph + domains {t2 - t1:.2f}s; total {t2 - t0:.2f}s (target <= 30 s)"
-        )
-        print(
-            f"  {domains.edges} edges, {len(sizes)} domains, sizes {sizes[-1]}-{sizes[0]}, "
-            f"median {sizes[len(sizes) // 2]}; peak RSS {peak_rss_mib():.0f} MiB"
-        )
+        shared_corpus(corpus, workers)
     else:
         print(f"{corpus} is absent: skipping the shared-corpus run (pass --corpus)")
     rows = []
@@ -103,4 +139,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora"
     )
-    main(parser.parse_args().corpus)
+    parser.add_argument("--workers", type=int, default=default_workers())
+    args = parser.parse_args()
+    main(args.corpus, args.workers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,9 +26,20 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class CheckResult(BaseModel):
+class ToolFailure(BaseModel):
+    """Why a tool failed the execution check: the error kind and the observation it returned."""
+
+    kind: str
+    observation: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
     spec: DomainSpec  # without the failing tools
-    failures: dict[str, str]  # tool -> the observation it returned
+    failures: dict[str, ToolFailure]  # by tool name
+    # Built from the unchecked spec: the same tables and seed, so the same states and hashes as
+    # one built from `spec`; its extra tools are simply never called. Task generation reuses it.
+    environment: Environment
 
 
 def valid_arguments(
@@ -47,36 +59,55 @@ def valid_arguments(
     row = pick(rows.get(op.table) or [])
     args: dict[str, Any] = {}
     for name in sorted(wanted):
-        schema = props.get(name, {})
+        schema = props.get(name) if isinstance(props.get(name), dict) else {}
+        kind = schema.get("type") if isinstance(schema.get("type"), str) else None
         column = op.columns.get(name)
         entity = id_entity(name)
         if op.action == "insert" and name == op.key:
             args[name] = 10_000 if isinstance(row.get(column or ""), int) else f"{op.table}_new"
         elif (
-            column in row
-            and row[column] is not None
-            and (name == op.key or op.action == "select")
-            and not (isinstance(schema, dict) and schema.get("type") in ("array", "object"))
+            column in row and (name == op.key or op.action == "select") and _fits(row[column], kind)
         ):
             args[name] = row[column]
-        elif entity and rows.get(entity):
-            args[name] = pick(rows[entity])[f"{entity}_id"]
-        elif isinstance(schema, dict) and schema.get("enum"):
+        elif entity and rows.get(entity) and kind == "array":  # order_ids: a list of ids
+            args[name] = [pick(rows[entity])[f"{entity}_id"]]
+        elif entity and rows.get(entity) and _fits(key := pick(rows[entity])[f"{entity}_id"], kind):
+            args[name] = key
+        elif schema.get("enum"):
             args[name] = schema["enum"][0]
         else:
-            kind = schema.get("type") if isinstance(schema, dict) else None
-            args[name] = _EXAMPLE.get(kind, "example") if isinstance(kind, str) else "example"
+            args[name] = _EXAMPLE.get(kind or "", "example")
     return args
 
 
+def _fits(value: Any, kind: str | None) -> bool:
+    """Whether a stored value is valid for a parameter of this JSON type (ids of one entity
+    are integers in some tools and strings in others)."""
+    if value is None or kind in ("array", "object"):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    return kind != "boolean" or isinstance(value, bool)
+
+
 async def check_domain(spec: DomainSpec) -> CheckResult:
+    """Raises `UserError` when the domain does not build at all (its tables or seed rows)."""
     domain = compile_domain(spec)
     env = await Environment.build(domain)
-    failures: dict[str, str] = {}
-    for op in spec.tools:
+    failures: dict[str, ToolFailure] = {}
+    # Reads share one fork (a read that writes is rolled back and reported by the runtime);
+    # each write gets a fresh one. Every fork pays SQLite's schema parse on its first call.
+    reads = [op for op in spec.tools if op.kind == "read"]
+    writes = [op for op in spec.tools if op.kind == "write"]
+    for batch in [reads, *([op] for op in writes)]:
         async with env.fork() as state:
-            obs = await state.call(op.name, valid_arguments(op, dict(domain.seed)))
-        if not obs.ok:
-            failures[op.name] = obs.content
+            for op in batch:
+                obs = await state.call(op.name, valid_arguments(op, dict(domain.seed)))
+                if obs.error is not None:
+                    failures[op.name] = ToolFailure(kind=obs.error.value, observation=obs.content)
     kept = [op for op in spec.tools if op.name not in failures]
-    return CheckResult(spec=spec.model_copy(update={"tools": kept}), failures=failures)
+    return CheckResult(spec.model_copy(update={"tools": kept}), failures, env)

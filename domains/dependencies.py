@@ -26,13 +26,16 @@ def consumes(op: OperatorSpec) -> set[str]:
 
 
 def dependency_graph(spec: DomainSpec) -> rx.PyDiGraph:
-    """Node i = spec.tools[i] (by name); edge payload = the entities passed along."""
+    """Node i = spec.tools[i] (by name); edge payload = the entities passed along. Only the
+    edges a model confirmed, when the spec records them."""
     graph = rx.PyDiGraph(multigraph=False)
     nodes = graph.add_nodes_from([op.name for op in spec.tools])
-    for a, op_a in zip(nodes, spec.tools, strict=True):
-        made = produces(op_a)
-        for b, op_b in zip(nodes, spec.tools, strict=True):
-            shared = made & consumes(op_b)
-            if a != b and shared:
+    made = [produces(op) for op in spec.tools]
+    taken = [consumes(op) for op in spec.tools]
+    confirmed = None if spec.confirmed_edges is None else set(map(tuple, spec.confirmed_edges))
+    for a in nodes:
+        for b in nodes:
+            shared = made[a] & taken[b]
+            if a != b and shared and (confirmed is None or (graph[a], graph[b]) in confirmed):
                 graph.add_edge(a, b, sorted(shared))
     return graph

@@ -9,16 +9,13 @@ the tool's entity table; id arguments of other entities become foreign keys.
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import SQLModel
-
 from agentscaler.pipeline.ingest import ToolSpec
 
-from .spec import ColumnSpec, ColumnType, DomainSpec, OperatorSpec, TableSpec
+from .spec import PYTHON_TYPES, ColumnSpec, ColumnType, DomainSpec, OperatorSpec, TableSpec
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|\d|_)|[A-Z]?[a-z]+|\d+")
 INSERT = {
@@ -79,13 +76,7 @@ _JSON_TYPES: dict[str, ColumnType] = {
 }
 
 
-# Column names become SQLModel field names: never a keyword or a pydantic/SQLModel attribute.
-RESERVED = frozenset(keyword.kwlist) | frozenset(dir(SQLModel))
-
-
-def column_name(parts: Sequence[str]) -> str:
-    name = snake(parts)
-    return f"{name}_value" if name in RESERVED else name
+ROWID_ALIASES = frozenset({"rowid", "oid", "_rowid_"})
 
 
 def words(name: str) -> list[str]:
@@ -95,6 +86,8 @@ def words(name: str) -> list[str]:
 def snake(parts: Sequence[str]) -> str:
     text = "_".join(parts)
     text = re.sub(r"[^a-z0-9_]", "", text) or "item"
+    if text in ROWID_ALIASES:  # SQLite's own names for the row key: never a column
+        return f"{text}_value"
     return f"t_{text}" if text[0].isdigit() else text
 
 
@@ -178,7 +171,7 @@ def infer_domain(name: str, tools: Sequence[ToolSpec], seed: int = 0) -> DomainS
                 key = param
                 mapping[param] = pk
                 continue
-            column = column_name(words(param)) if ent is None else f"{ent}_id"
+            column = snake(words(param)) if ent is None else f"{ent}_id"
             if column == pk:
                 column = f"{column}_value"
             cols = tables[entity]
@@ -188,7 +181,15 @@ def infer_domain(name: str, tools: Sequence[ToolSpec], seed: int = 0) -> DomainS
                     if ent in tables and ent != entity and column_type(schema) == "string"
                     else None
                 )
-                cols[column] = ColumnSpec(name=column, type=column_type(schema), references=ref)
+                kind = column_type(schema)
+                enum = schema.get("enum") if isinstance(schema, dict) else None
+                allowed = [v for v in enum or () if type(v) is PYTHON_TYPES[kind]]
+                cols[column] = ColumnSpec(
+                    name=column,
+                    type=kind,
+                    references=ref,
+                    enum=allowed if kind != "json" and allowed else None,
+                )
             mapping[param] = column
         if verb in INSERT:
             action, kind = "insert", "write"

@@ -24,6 +24,7 @@ class ColumnSpec(BaseModel):
     name: str
     type: ColumnType
     references: str | None = None  # a foreign key: the referenced table (by its primary key)
+    enum: list[Any] | None = None  # the values a tool's schema allows, so seeds respect them
 
 
 class TableSpec(BaseModel):
@@ -55,3 +56,5 @@ class DomainSpec(BaseModel):
     tools: list[OperatorSpec]
     seed: int = 0
     rows_per_table: int = 12
+    # Dependency edges (from, to) a model confirmed (`pipeline.llm`); None: every inferred edge.
+    confirmed_edges: list[tuple[str, str]] | None = None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,14 +22,16 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from agentscaler.domains.build import build_domains
-from agentscaler.domains.compile import compile_domain
 from agentscaler.domains.spec import DomainSpec
+from agentscaler.pipeline.build import DomainBuild, build_domains
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
-from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
+from agentscaler.pipeline.ingest import IngestConfig, IngestReport, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
-from agentscaler.pipeline.tasks import TaskConfig, domain_tasks
+from agentscaler.pipeline.llm import LLMConfig
+from agentscaler.pipeline.parallel import default_workers
+from agentscaler.pipeline.summary import BuildSummary
+from agentscaler.pipeline.tasks import TaskConfig, generate_tasks
 from agentscaler.runtime import (
     Environment,
     ErrorInjection,
@@ -37,7 +41,6 @@ from agentscaler.runtime import (
     SchedulerConfig,
     SessionFailed,
     SessionFinished,
-    Task,
     UserError,
     gold_agent,
     scripted_user,
@@ -87,64 +90,97 @@ async def simulate_example(
             return await scheduler.run(tasks)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="every stage that exists (the default)")
-    ingest_cmd = sub.add_parser(
-        "ingest", help="normalize a tool-spec corpus into a ToolSpec corpus"
-    )
-    for p in (parser, run):
-        p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
-        p.add_argument("--trials", type=int, default=4)
-        p.add_argument("--concurrency", type=int, default=64)
-    ingest_cmd.add_argument("--corpus", type=Path, required=True, help="root folder of the specs")
-    ingest_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
-    ingest_cmd.add_argument(
+def _model_args(
+    parser: argparse.ArgumentParser, model: type[BaseModel], skip: Sequence[str] = ()
+) -> None:
+    """One `--flag` per field of a config model, defaulting to the model's default."""
+    for field, info in model.model_fields.items():
+        if field not in skip:
+            parser.add_argument(
+                f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
+            )
+
+
+def _config(model: type[M], args: argparse.Namespace, **fixed: Any) -> M:
+    return model(**{f: fixed.get(f, getattr(args, f, None)) for f in model.model_fields})
+
+
+def _ingest_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, required=True, help="root folder of the specs")
+    parser.add_argument(
         "--exclude-tag",
         action="append",
         help="leave out sources with this tag (repeatable); default: " + ", ".join(DEFAULT_EXCLUDE),
     )
-    ingest_cmd.add_argument(
+    parser.add_argument(
         "--include-eval",
         action="store_true",
         help="exclude nothing, evaluation benchmarks included",
     )
+
+
+def _workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="processes (default: the cores)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="every stage that exists (the default)")
+    for p in (parser, run):
+        p.add_argument("--trials", type=int, default=4)
+        p.add_argument("--concurrency", type=int, default=64)
+    build = sub.add_parser("build", help="ingest -> graph -> domains -> tasks, with a summary")
+    _ingest_args(build)
+    _model_args(build, GraphConfig, skip=("seed",))
+    _model_args(build, TaskConfig, skip=("seed",))
+    build.add_argument("--seed", type=int, default=0, help="seeds communities, domains and tasks")
+    _workers_arg(build)
+    llm = build.add_argument_group("optional model passes (off by default)")
+    llm.add_argument("--llm", help='pydantic-ai model ("openai:gpt-4o-mini") or served model name')
+    llm.add_argument("--llm-base-url", help="an OpenAI-compatible server (vLLM, SGLang, Ollama)")
+    llm.add_argument("--llm-api-key", default="unused")
+    llm.add_argument("--llm-edges", action="store_true", help="confirm or drop dependency edges")
+    llm.add_argument("--llm-intents", action="store_true", help="rewrite template intents")
+    ingest_cmd = sub.add_parser(
+        "ingest", help="normalize a tool-spec corpus into a ToolSpec corpus"
+    )
+    _ingest_args(ingest_cmd)
     graph_cmd = sub.add_parser("graph", help="tool graph + community detection -> domains")
-    graph_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
-    for field, info in GraphConfig.model_fields.items():
-        graph_cmd.add_argument(
-            f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
-        )
+    _model_args(graph_cmd, GraphConfig)
     domains_cmd = sub.add_parser("domains", help="DomainSpecs from the graph, checked by execution")
-    domains_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     domains_cmd.add_argument("--seed", type=int, default=0)
+    _workers_arg(domains_cmd)
     tasks_cmd = sub.add_parser("tasks", help="verifiable tasks by walks over each domain's tools")
-    tasks_cmd.add_argument("--run-dir", type=Path, default=Path("runs/default"))
-    for field, info in TaskConfig.model_fields.items():
-        tasks_cmd.add_argument(
-            f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
-        )
+    _model_args(tasks_cmd, TaskConfig)
+    _workers_arg(tasks_cmd)
+    for p in (parser, run, build, ingest_cmd, graph_cmd, domains_cmd, tasks_cmd):
+        p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     args = parser.parse_args(argv)
     console = Console()
-    if args.command == "tasks":
-        return run_tasks(args, console)
-    if args.command == "domains":
-        return run_domains(args, console)
-    if args.command == "ingest":
-        return run_ingest(args, console)
-    if args.command == "graph":
-        return run_graph(args, console)
-    return run_all(args, console)
+    commands = {
+        "build": run_build,
+        "ingest": run_ingest,
+        "graph": run_graph,
+        "domains": run_domains,
+        "tasks": run_tasks,
+    }
+    try:
+        return commands.get(args.command, run_all)(args, console)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return 2
 
 
 M = TypeVar("M", bound=BaseModel)
-R = TypeVar("R")
 
 _OUTPUTS = {  # what each stage leaves in the run directory, for the stages after it
     "ingest": lambda run_dir: run_dir / "corpus" / "tools.jsonl",
     "graph": lambda run_dir: run_dir / "graph" / "domains.json",
     "domains": lambda run_dir: run_dir / "domains" / "specs.jsonl",
+    "tasks": lambda run_dir: run_dir / "tasks" / "tasks.jsonl",
 }
 
 
@@ -167,28 +203,110 @@ def _load(run_dir: Path, stage: str, model: type[M]) -> list[M]:
     return [model.model_validate_json(line) for line in data.splitlines()]
 
 
-def _with_bar(
-    console: Console, label: str, total: int, fn: Callable[..., Awaitable[R]], *args: Any
-) -> R:
-    """Run `fn(*args, advance)` on the event loop behind a rich progress bar."""
-    with Progress(console=console, transient=True) as progress:
+@contextmanager
+def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[], None]]:
+    """A rich progress bar; yields the function that advances it by one.
+
+    It redraws on each advance rather than from a refresh thread: a process with one thread
+    can fork its workers (see `pipeline.parallel`)."""
+    with Progress(console=console, transient=True, auto_refresh=False) as progress:
         bar = progress.add_task(label, total=total)
-        return anyio.run(fn, *args, lambda: progress.advance(bar))
+
+        def advance() -> None:
+            progress.advance(bar)
+            progress.refresh()
+
+        yield advance
+
+
+def _ingest(args: argparse.Namespace) -> tuple[IngestReport, tuple[str, ...]]:
+    exclude = () if args.include_eval else tuple(args.exclude_tag or DEFAULT_EXCLUDE)
+    report = ingest(IngestConfig(corpus_root=args.corpus, exclude_tags=exclude))
+    report.write(args.run_dir / "corpus")
+    return report, exclude
+
+
+def _graph(tools: Sequence[ToolSpec], config: GraphConfig, run_dir: Path) -> Domains:
+    domains = detect_domains(tools, config)
+    write_atomic(_OUTPUTS["graph"](run_dir), domains.model_dump_json(indent=1).encode())
+    return domains
+
+
+def _write_domains(builds: Sequence[DomainBuild], run_dir: Path) -> None:
+    """specs.jsonl (kept domains) and check.json (failing tools and dropped domains, why)."""
+    write_jsonl(_OUTPUTS["domains"](run_dir), [b.spec for b in builds if b.spec is not None])
+    check = {
+        "failures": {b.name: b.failures for b in builds if b.failures},
+        "dropped": {b.name: b.reason for b in builds if b.spec is None},
+        "llm_failures": {b.name: b.llm.failures for b in builds if b.llm and b.llm.failures},
+    }
+    write_atomic(
+        run_dir / "domains" / "check.json",
+        orjson.dumps(
+            check, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=BaseModel.model_dump
+        ),
+    )
+
+
+def run_build(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline build`: every construction stage in one go, then the summary table."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    report, exclude = _ingest(args)
+    timings["ingest"] = time.perf_counter() - start
+    graph = _graph(report.tools, _config(GraphConfig, args), args.run_dir)
+    timings["graph"] = time.perf_counter() - start - timings["ingest"]
+    llm = None
+    if args.llm_edges or args.llm_intents:
+        if not args.llm:
+            raise UserError("--llm-edges and --llm-intents need a model: --llm MODEL")
+        llm = LLMConfig(
+            model=args.llm,
+            base_url=args.llm_base_url,
+            api_key=args.llm_api_key,
+            edges=args.llm_edges,
+            intents=args.llm_intents,
+        )
+    with _bar(console, "domains + tasks", len(graph.domains)) as advance:
+        builds = build_domains(
+            graph.domains,
+            report.tools,
+            seed=args.seed,
+            tasks=_config(TaskConfig, args),
+            llm=llm,
+            workers=args.workers,
+            on_domain=advance,
+        )
+    _write_domains(builds, args.run_dir)
+    tasks = [t for b in builds for t in b.tasks]
+    write_jsonl(_OUTPUTS["tasks"](args.run_dir), tasks)
+    timings["domains + tasks"] = time.perf_counter() - start - sum(timings.values())
+    summary = BuildSummary.of(report, graph, builds)
+    write_atomic(args.run_dir / "summary.json", summary.model_dump_json(indent=1).encode())
+    console.print(
+        summary.table(f"build {args.corpus} (excluding {', '.join(exclude) or 'nothing'})")
+    )
+    console.print(
+        "seconds: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+        + f"; outputs in {args.run_dir}",
+        soft_wrap=True,
+    )
+    return 0
 
 
 def run_graph(args: argparse.Namespace, console: Console) -> int:
     """`pipeline graph`: the corpus from `pipeline ingest` -> graph/domains.json."""
     if _missing(console, args.run_dir, "ingest"):
         return 2
-    tools = _load(args.run_dir, "ingest", ToolSpec)
-    config = GraphConfig(**{f: getattr(args, f) for f in GraphConfig.model_fields})
-    domains = detect_domains(tools, config)
-    out = args.run_dir / "graph"
-    write_atomic(out / "domains.json", domains.model_dump_json(indent=1).encode())
+    domains = _graph(
+        _load(args.run_dir, "ingest", ToolSpec), _config(GraphConfig, args), args.run_dir
+    )
     sizes = domains.sizes()
     console.print(
         f"graph: {domains.tools} tools, {domains.edges} edges, {len(sizes)} domains "
-        f"(sizes {sizes[-1]}-{sizes[0]}, median {sizes[len(sizes) // 2]}) -> {out / 'domains.json'}",
+        f"(sizes {sizes[-1]}-{sizes[0]}, median {sizes[len(sizes) // 2]}) -> "
+        f"{_OUTPUTS['graph'](args.run_dir)}",
         soft_wrap=True,
     )
     return 0
@@ -199,22 +317,15 @@ def run_tasks(args: argparse.Namespace, console: Console) -> int:
     if _missing(console, args.run_dir, "domains"):
         return 2
     specs = _load(args.run_dir, "domains", DomainSpec)
-    config = TaskConfig(**{f: getattr(args, f) for f in TaskConfig.model_fields})
-
-    async def generate(advance: Callable[[], None]) -> list[Task]:
-        out: list[Task] = []
-        for spec in specs:
-            env = await Environment.build(compile_domain(spec))
-            out += await domain_tasks(spec, env, config)
-            advance()
-        return out
-
-    tasks = _with_bar(console, "tasks", len(specs), generate)
-    write_jsonl(args.run_dir / "tasks" / "tasks.jsonl", tasks)
+    with _bar(console, "tasks", len(specs)) as advance:
+        tasks = generate_tasks(
+            specs, _config(TaskConfig, args), workers=args.workers, on_domain=advance
+        )
+    write_jsonl(_OUTPUTS["tasks"](args.run_dir), tasks)
     writes = sum(1 for t in tasks if not t.gold_outputs)
     console.print(
         f"tasks: {len(tasks)} over {len(specs)} domains ({writes} change state, "
-        f"{len(tasks) - writes} read-only with gold outputs) -> {args.run_dir / 'tasks' / 'tasks.jsonl'}",
+        f"{len(tasks) - writes} read-only with gold outputs) -> {_OUTPUTS['tasks'](args.run_dir)}",
         soft_wrap=True,
     )
     return 0
@@ -226,20 +337,16 @@ def run_domains(args: argparse.Namespace, console: Console) -> int:
         return 2
     tools = _load(args.run_dir, "ingest", ToolSpec)
     partition = Domains.model_validate_json(_OUTPUTS["graph"](args.run_dir).read_bytes()).domains
-    report = _with_bar(
-        console, "domains", len(partition), build_domains, partition, tools, args.seed
-    )
-    out = args.run_dir / "domains"
-    write_jsonl(out / "specs.jsonl", report.specs)
-    check = {"failures": report.failures, "dropped": report.dropped}
-    write_atomic(
-        out / "check.json", orjson.dumps(check, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    )
-    kept = sum(len(s.tools) for s in report.specs)
-    failed = sum(len(f) for f in report.failures.values())
+    with _bar(console, "domains", len(partition)) as advance:
+        builds = build_domains(
+            partition, tools, seed=args.seed, workers=args.workers, on_domain=advance
+        )
+    _write_domains(builds, args.run_dir)
+    kept = [b.spec for b in builds if b.spec is not None]
     console.print(
-        f"domains: {len(report.specs)} kept ({len(report.dropped)} dropped), {kept} tools pass the "
-        f"execution check, {failed} failed -> {out / 'specs.jsonl'}",
+        f"domains: {len(kept)} kept ({len(builds) - len(kept)} dropped), "
+        f"{sum(len(s.tools) for s in kept)} tools pass the execution check, "
+        f"{sum(len(b.failures) for b in builds)} failed -> {_OUTPUTS['domains'](args.run_dir)}",
         soft_wrap=True,
     )
     return 0
@@ -247,13 +354,7 @@ def run_domains(args: argparse.Namespace, console: Console) -> int:
 
 def run_ingest(args: argparse.Namespace, console: Console) -> int:
     """`pipeline ingest`: per-source counts, read / kept / merged / excluded / rejected."""
-    exclude = () if args.include_eval else tuple(args.exclude_tag or DEFAULT_EXCLUDE)
-    try:
-        report = ingest(IngestConfig(corpus_root=args.corpus, exclude_tags=exclude))
-    except UserError as exc:
-        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
-        return 2
-    report.write(args.run_dir / "corpus")
+    report, exclude = _ingest(args)
     table = Table(title=f"ingest {args.corpus} (excluding {', '.join(exclude) or 'nothing'})")
     for column in ("source", "files", "read", "kept", "merged", "excluded", "rejected by reason"):
         table.add_column(
@@ -266,7 +367,7 @@ def run_ingest(args: argparse.Namespace, console: Console) -> int:
         )
     console.print(table)
     console.print(
-        f"{len(report.tools)} tools -> {args.run_dir / 'corpus' / 'tools.jsonl'}; "
+        f"{len(report.tools)} tools -> {_OUTPUTS['ingest'](args.run_dir)}; "
         f"{len(report.rejections)} rejections (file, record, reason) -> rejections.jsonl",
         soft_wrap=True,
     )

@@ -16,19 +16,27 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import igraph
 import numpy as np
 import rustworkx as rx
 from pydantic import BaseModel, Field
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from .ingest import ToolSpec
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|\d|_)|[A-Z]?[a-z]+|\d+")
-_STOP = frozenset(ENGLISH_STOP_WORDS) | {"e", "g", "eg", "ie", "etc", "default", "optional"}
+_EXTRA_STOP = frozenset({"e", "g", "eg", "ie", "etc", "default", "optional"})
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    # scikit-learn is imported where it is used: its import (scipy.stats) takes ~3 s, which
+    # every `pipeline` command would otherwise pay.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP
 
 
 class GraphConfig(BaseModel):
@@ -57,7 +65,9 @@ class Domains(BaseModel):
 def tokens(text: str) -> tuple[str, ...]:
     """camelCase / snake_case / prose -> lower-case words, stop words removed. Cached:
     parameter names and descriptions repeat across a corpus's tools."""
-    return tuple(w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 1)
+    return tuple(
+        w.lower() for w in _WORD.findall(text) if w.lower() not in _stop_words() and len(w) > 1
+    )
 
 
 def parameter_document(tool: ToolSpec) -> str:
@@ -75,6 +85,8 @@ def parameter_document(tool: ToolSpec) -> str:
 
 
 def _vectors(docs: Sequence[str], max_df: float) -> sparse.csr_matrix:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     # Document-frequency pruning needs a corpus: below 50 tools every term is kept.
     vectorizer = TfidfVectorizer(
         analyzer=str.split,

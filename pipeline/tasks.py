@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field
 
 from agentscaler.domains.check import valid_arguments
+from agentscaler.domains.compile import compile_domain
 from agentscaler.domains.dependencies import consumes, dependency_graph
 from agentscaler.domains.infer import id_entity
-from agentscaler.domains.seed import faker
+from agentscaler.domains.seed import pool
 from agentscaler.domains.spec import DomainSpec, OperatorSpec
+from agentscaler.pipeline.parallel import ordered_map, run_async
 from agentscaler.runtime import Environment, Fork, GoldCall, Task
 
 
@@ -92,60 +96,93 @@ async def _rows(state: Fork, spec: DomainSpec, op: OperatorSpec) -> dict[str, li
 async def domain_tasks(spec: DomainSpec, env: Environment, config: TaskConfig) -> list[Task]:
     graph = dependency_graph(spec)
     rng = random.Random(f"{spec.name}/{config.seed}")
-    fake = faker()
-    fake.seed_instance(rng.randrange(2**31))
     tasks: list[Task] = []
     seen: set[bytes] = set()
     # The paper's tasks change state; most tools read. Start most walks at a write.
     writers = [i for i, op in enumerate(spec.tools) if op.kind == "write"]
-    for _ in range(config.attempts):
-        if len(tasks) >= config.per_domain:
-            break
-        start_at_write = writers and rng.random() < config.write_share
-        walk = [rng.choice(writers) if start_at_write else rng.randrange(len(spec.tools))]
-        length = rng.randint(config.min_calls, config.max_calls)
-        while len(walk) < length:
-            nxt = sorted(graph.successor_indices(walk[-1]))
-            if not nxt:
+    async with AsyncExitStack() as forks:  # one fork, replaced only after a walk that changed it
+        state = await forks.enter_async_context(env.fork())
+        for _ in range(config.attempts):
+            if len(tasks) >= config.per_domain:
                 break
-            walk.append(rng.choice(nxt))
-        calls: list[tuple[OperatorSpec, dict[str, Any]]] = []
-        outputs: list[str] = []
-        handed: dict[str, Any] = {}  # entity -> the id the walk last worked on
-        async with env.fork() as state:
-            for index in walk:
-                op = spec.tools[index]
-                args = valid_arguments(op, await _rows(state, spec, op), rng)
-                for name in args:  # follow the walk: reuse the id the previous calls used
-                    entity = op.table if name == op.key else id_entity(name)
-                    if entity in handed and not (op.action == "insert" and name == op.key):
-                        args[name] = handed[entity]
-                obs = await state.call(op.name, args)
-                if not obs.ok:
+            start_at_write = writers and rng.random() < config.write_share
+            walk = [rng.choice(writers) if start_at_write else rng.randrange(len(spec.tools))]
+            length = rng.randint(config.min_calls, config.max_calls)
+            while len(walk) < length:
+                nxt = sorted(graph.successor_indices(walk[-1]))
+                if not nxt:
                     break
-                calls.append((op, args))
-                outputs.append(obs.content)
-                handed.update(_ids(op, args, obs.content))
-            else:
-                final = await state.state_hash()
-        if len(calls) < len(walk):
-            continue
-        writes = any(op.kind == "write" for op, _ in calls)
-        if writes and final == env.initial_hash:
-            continue
-        key = orjson.dumps([(op.name, args) for op, args in calls], option=orjson.OPT_SORT_KEYS)
-        if key in seen:
-            continue
-        seen.add(key)
-        tasks.append(
-            Task(
-                id=f"{spec.name}-{len(tasks):03d}",
-                domain=spec.name,
-                intent=intent(calls),
-                persona=fake.name(),
-                gold_calls=tuple(GoldCall(name=op.name, arguments=args) for op, args in calls),
-                gold_outputs=() if writes else tuple(_salient(outputs[-1])),
-                gold_hash=final,
+                walk.append(rng.choice(nxt))
+            if await state.state_hash() != env.initial_hash:  # the last walk wrote: start afresh
+                await forks.aclose()
+                state = await forks.enter_async_context(env.fork())
+            calls, outputs = await _execute(state, spec, walk, rng)
+            final = await state.state_hash()
+            if len(calls) < len(walk):
+                continue
+            writes = any(op.kind == "write" for op, _ in calls)
+            if writes and final == env.initial_hash:
+                continue
+            key = orjson.dumps([(op.name, args) for op, args in calls], option=orjson.OPT_SORT_KEYS)
+            if key in seen:
+                continue
+            seen.add(key)
+            tasks.append(
+                Task(
+                    id=f"{spec.name}-{len(tasks):03d}",
+                    domain=spec.name,
+                    intent=intent(calls),
+                    persona=rng.choice(pool("name")),
+                    gold_calls=tuple(GoldCall(name=op.name, arguments=args) for op, args in calls),
+                    gold_outputs=() if writes else tuple(_salient(outputs[-1])),
+                    gold_hash=final,
+                )
             )
-        )
     return tasks
+
+
+async def _execute(
+    state: Fork, spec: DomainSpec, walk: list[int], rng: random.Random
+) -> tuple[list[tuple[OperatorSpec, dict[str, Any]]], list[str]]:
+    """Run a walk's calls until one fails: the calls made (with their grounded arguments) and
+    their observations."""
+    calls: list[tuple[OperatorSpec, dict[str, Any]]] = []
+    outputs: list[str] = []
+    handed: dict[str, Any] = {}  # entity -> the id the walk last worked on
+    for index in walk:
+        op = spec.tools[index]
+        args = valid_arguments(op, await _rows(state, spec, op), rng)
+        for name in args:  # follow the walk: reuse the id the previous calls used
+            entity = op.table if name == op.key else id_entity(name)
+            if entity in handed and not (op.action == "insert" and name == op.key):
+                args[name] = handed[entity]
+        obs = await state.call(op.name, args)
+        if not obs.ok:
+            break
+        calls.append((op, args))
+        outputs.append(obs.content)
+        handed.update(_ids(op, args, obs.content))
+    return calls, outputs
+
+
+def _spec_tasks(job: tuple[DomainSpec, TaskConfig]) -> list[Task]:
+    async def run(spec: DomainSpec, config: TaskConfig) -> list[Task]:
+        return await domain_tasks(spec, await Environment.build(compile_domain(spec)), config)
+
+    return run_async(run, *job)
+
+
+def generate_tasks(
+    specs: Sequence[DomainSpec],
+    config: TaskConfig,
+    *,
+    workers: int = 1,
+    on_domain: Callable[[], None] | None = None,
+) -> list[Task]:
+    """Tasks for checked DomainSpecs (`pipeline tasks`), in spec order, in worker processes."""
+    out: list[Task] = []
+    for made in ordered_map(_spec_tasks, [(s, config) for s in specs], workers):
+        out += made
+        if on_domain is not None:
+            on_domain()
+    return out

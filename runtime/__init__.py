@@ -16,6 +16,7 @@ from .events import (
     ToolCalled,
 )
 from .fork import Fork
+from .json_arguments import JsonSchemaArguments
 from .models import ModelFactory, as_factory, gold_agent, openai_compatible, scripted_user
 from .offline import STOP_SIGNAL, ErrorInjection, GoldAgent, ScriptedUser
 from .retry import RetryPolicy
@@ -44,6 +45,7 @@ __all__ = [
     "Fork",
     "GoldAgent",
     "GoldCall",
+    "JsonSchemaArguments",
     "MemoryDatabase",
     "ModelCalled",
     "ModelFactory",

@@ -1,6 +1,7 @@
 """Domains, their built templates (`Environment`) and per-session forks (`Fork`).
 
-A domain is typed tables (SQLModel) plus tools. `Environment.build` creates the template
+A domain is typed tables (SQLModel classes, or SQLAlchemy Core `Table`s for machine-generated
+domains) plus tools. `Environment.build` creates the template
 database once, validates and inserts the seed rows, and serializes it; `Environment.fork()`
 gives each session its own in-memory copy by one `deserialize()` of that image.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,8 @@ import anyio
 import structlog
 from pydantic import ValidationError
 from pydantic_ai.tools import ToolDefinition
-from sqlalchemy import Table
+from pydantic_core import SchemaValidator, core_schema
+from sqlalchemy import Column, Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import SQLModel
@@ -40,34 +42,79 @@ class Domain:
     """A domain as its author writes it: tables, tools, the agent's policy and seed rows."""
 
     name: str
-    tables: Sequence[type[SQLModel]]
+    # SQLModel table classes; or Core `Table`s, whose seed rows are validated by column type
+    # (a SQLModel class costs ~4.5 ms to create: too much for thousands of generated tables).
+    tables: Sequence[type[SQLModel] | Table]
     tools: Sequence[Tool[Any]]
     policy: str = ""
     seed: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
 
 
-def _table_of(model: type[SQLModel]) -> Table:
-    table = getattr(model, "__table__", None)
+def _table_of(model: type[SQLModel] | Table) -> Table:
+    table = model if isinstance(model, Table) else getattr(model, "__table__", None)
     if not isinstance(table, Table):
-        raise UserError(f"{model.__name__} is not a SQLModel table (declare it with table=True)")
+        name = getattr(model, "__name__", repr(model))
+        raise UserError(f"{name} is not a SQLModel table (declare it with table=True)")
     return table
 
 
+_SCALARS: dict[type, Callable[[], core_schema.CoreSchema]] = {
+    str: core_schema.str_schema,
+    int: core_schema.int_schema,
+    float: core_schema.float_schema,
+    bool: core_schema.bool_schema,
+}
+
+
+def _column_schema(column: Column[Any]) -> core_schema.CoreSchema:
+    try:
+        python = column.type.python_type
+    except NotImplementedError:
+        return core_schema.any_schema()
+    make = _SCALARS.get(python)
+    scalar = make() if make is not None else core_schema.any_schema()
+    return core_schema.nullable_schema(scalar) if column.nullable else scalar
+
+
+def _row_validator(model: type[SQLModel] | Table) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """Seed row -> validated values in column order: the SQLModel class validates its own rows;
+    a Core table's rows are checked against its column types (absent columns are NULL)."""
+    table = _table_of(model)
+    columns = [str(c.name) for c in table.columns]
+    if isinstance(model, Table):
+        fields = {
+            str(c.name): core_schema.typed_dict_field(_column_schema(c), required=not c.nullable)
+            for c in table.columns
+        }
+        validator = SchemaValidator(core_schema.typed_dict_schema(fields, extra_behavior="forbid"))
+
+        def core_row(raw: Mapping[str, Any]) -> tuple[Any, ...]:
+            row = validator.validate_python(raw)
+            return tuple(row.get(c) for c in columns)
+
+        return core_row
+
+    def model_row(raw: Mapping[str, Any]) -> tuple[Any, ...]:
+        obj = model.model_validate(raw)
+        return tuple(getattr(obj, c) for c in columns)
+
+    return model_row
+
+
 def _validated_rows(
-    domain: str, model: type[SQLModel], table: Table, rows: Sequence[Mapping[str, Any]]
+    domain: str, model: type[SQLModel] | Table, rows: Sequence[Mapping[str, Any]]
 ) -> Iterable[tuple[Any, ...]]:
-    columns = [c.name for c in table.columns]
+    validate = _row_validator(model)
     for i, raw in enumerate(rows):
         try:
-            obj = model.model_validate(raw)
+            yield validate(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             loc = ".".join(str(p) for p in first["loc"])
             raise UserError(
-                f"domain {domain!r}, table {table.name!r}, seed row {i}: field {loc!r}: "
-                f"{first['msg']} (got {first.get('input')!r})"
+                f"domain {domain!r}, table {_table_of(model).name!r}, seed row {i}: field "
+                f"{loc!r}: {first['msg']} (got {first.get('input')!r})"
             ) from exc
-        yield tuple(getattr(obj, c) for c in columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +198,31 @@ class Environment:
             conn.execute(str(CreateTable(table).compile(dialect=dialect)))
             for index in table.indexes:
                 conn.execute(str(CreateIndex(index).compile(dialect=dialect)))
-            columns = [c.name for c in table.columns]
-            pk = [c.name for c in table.primary_key.columns]
+            columns = [str(c.name) for c in table.columns]
+            shadowing = {c for c in columns if c.lower() in ("rowid", "oid", "_rowid_")}
+            if shadowing:
+                raise UserError(
+                    f"table {name!r}: column {sorted(shadowing)[0]!r} would hide SQLite's rowid, "
+                    "which state hashing tracks rows by; rename it"
+                )
+            pk = [str(c.name) for c in table.primary_key.columns]
             if not pk:
                 raise UserError(f"table {name!r} has no primary key")
-            layout = TableLayout.create(name, columns, pk)
-            layouts.append(layout)
-            for ddl in layout.triggers():
-                conn.execute(ddl)
+            layouts.append(TableLayout.create(name, columns, pk))
             marks = ", ".join("?" for _ in columns)
             quoted = ", ".join(f'"{c}"' for c in columns)
-            rows = _validated_rows(domain.name, model, table, domain.seed.get(name, ()))
+            rows = _validated_rows(domain.name, model, domain.seed.get(name, ()))
             try:
                 conn.executemany(f'INSERT INTO "{name}" ({quoted}) VALUES ({marks})', rows)
             except sqlite3.IntegrityError as exc:
                 raise UserError(
                     f"domain {domain.name!r}, table {name!r}: seed rows: {exc}"
                 ) from exc
+        # Change-logging triggers come after the seed rows, so the log starts (and stays) empty
+        # and the image needs no VACUUM to drop its pages.
+        for layout in layouts:
+            for ddl in layout.triggers():
+                conn.execute(ddl)
         conn.execute("COMMIT")
         for t in domain.tools:
             for stmt in t.statements:
@@ -179,7 +234,8 @@ class Environment:
                     )
         db = MemoryDatabase(conn)
         base = await HashBase.compute(db, layouts)
-        conn.execute("VACUUM")
+        if conn.execute("PRAGMA freelist_count").fetchone()[0]:
+            conn.execute("VACUUM")
         image = conn.serialize()
         conn.close()
         return cls(domain, image, layouts, base, max_live_connections)

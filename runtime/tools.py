@@ -1,7 +1,8 @@
 """Tools: a typed async function over a session's database, plus what the agent sees of it.
 
 A tool's JSON schema is generated from its pydantic argument model, never written by hand
-(STYLE.md section 3). Calling a tool never raises: unknown names, malformed JSON, invalid
+(STYLE.md section 3); a tool that exists only as a JSON Schema (a corpus spec) uses
+`JsonSchemaArguments`, whose schema is the spec itself. Calling a tool never raises: unknown names, malformed JSON, invalid
 arguments and failing implementations all come back as an `Observation` with an error kind.
 """
 
@@ -11,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar, get_type_hints
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_type_hints
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -21,7 +22,20 @@ from .errors import UserError
 from .sql import Database, Statement
 
 ToolKind = Literal["read", "write"]
-ArgsT = TypeVar("ArgsT", bound=BaseModel)
+ArgsT = TypeVar("ArgsT")
+ArgsT_co = TypeVar("ArgsT_co", covariant=True)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Arguments(Protocol[ArgsT_co]):
+    """What a tool needs of its argument type: a pydantic model class is one, and so is
+    `JsonSchemaArguments`. Validation failures raise pydantic's `ValidationError`."""
+
+    def model_json_schema(self) -> dict[str, Any]: ...
+
+    def model_validate(self, obj: Any) -> ArgsT_co: ...
+
+    def model_validate_json(self, json_data: str | bytes) -> ArgsT_co: ...
 
 
 class ToolErrorKind(StrEnum):
@@ -56,7 +70,7 @@ class Tool(Generic[ArgsT]):
 
     name: str
     description: str
-    args: type[ArgsT]
+    args: Arguments[ArgsT]
     kind: ToolKind
     fn: Callable[[Database, ArgsT], Awaitable[Any]]
     definition: ToolDefinition = field(init=False, repr=False, compare=False)
@@ -102,10 +116,10 @@ class Tool(Generic[ArgsT]):
 
 def tool(
     kind: ToolKind, *, name: str | None = None, description: str | None = None
-) -> Callable[[Callable[[Database, ArgsT], Awaitable[Any]]], Tool[ArgsT]]:
+) -> Callable[[Callable[[Database, ModelT], Awaitable[Any]]], Tool[ModelT]]:
     """Make a `Tool` from `async def fn(db, args: ArgsModel)`; the docstring is the description."""
 
-    def wrap(fn: Callable[[Database, ArgsT], Awaitable[Any]]) -> Tool[ArgsT]:
+    def wrap(fn: Callable[[Database, ModelT], Awaitable[Any]]) -> Tool[ModelT]:
         params = list(inspect.signature(fn).parameters)
         hints = get_type_hints(fn)
         if len(params) != 2 or not (

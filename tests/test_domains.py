@@ -13,7 +13,7 @@ from agentscaler.domains.infer import infer_domain
 from agentscaler.domains.spec import DomainSpec
 from agentscaler.pipeline.cli import main
 from agentscaler.pipeline.ingest import IngestConfig, ToolSpec, ingest
-from agentscaler.runtime import Environment, Statement
+from agentscaler.runtime import Environment, Statement, ToolErrorKind
 
 pytestmark = pytest.mark.anyio
 SAMPLES = Path(__file__).parent / "data" / "corpora"
@@ -65,18 +65,29 @@ async def test_writes_change_state_and_arguments_stay_bound(retail_tools: list[T
     """A write changes exactly what it names; SQL in an argument is stored as text."""
     spec = infer_domain("retail", retail_tools)
     env = await Environment.build(compile_domain(spec))
-    evil = "'); DROP TABLE order; --"
+    evil = "'); DROP TABLE user; --"
+    address = {"address1": evil, "address2": "", "city": "c", "state": "s", "country": "x"}
     async with env.fork() as state:
-        obs = await state.call("cancel_pending_order", {"order_id": "order_0001", "reason": evil})
+        obs = await state.call(
+            "modify_user_address", {"user_id": "user_0001", **address, "zip": "1"}
+        )
         assert obs.ok, obs.content
         assert obs.changed
-        rows = {r["order_id"]: r for r in await state.rows("order")}
-        assert rows["order_0001"]["reason"] == evil
+        rows = {r["user_id"]: r for r in await state.rows("user")}
+        assert rows["user_0001"]["address_1"] == evil
         assert len(rows) == spec.rows_per_table
-        missing = await state.call("cancel_pending_order", {"order_id": "nope", "reason": "x"})
-        assert missing.content == "Error: order nope not found"
+        missing = await state.call(
+            "modify_user_address", {"user_id": "nope", **address, "zip": "1"}
+        )
+        assert missing.content == "Error: user nope not found"
+        # The agent-facing schema is the spec's own: its enums are enforced.
+        refused = await state.call(
+            "cancel_pending_order", {"order_id": "order_0001", "reason": "x"}
+        )
+        assert refused.error is ToolErrorKind.INVALID_ARGUMENTS
+        assert "'no longer needed' or 'ordered by mistake'" in refused.content
         async with state.database() as db:
-            assert await db.fetch_one(Statement('SELECT COUNT(*) FROM "order"')) is not None
+            assert await db.fetch_one(Statement('SELECT COUNT(*) FROM "user"')) is not None
 
 
 async def test_failing_tools_are_reported_and_dropped(retail_tools: list[ToolSpec]) -> None:
@@ -85,7 +96,7 @@ async def test_failing_tools_are_reported_and_dropped(retail_tools: list[ToolSpe
     spec = infer_domain("retail", retail_tools).model_copy(update={"rows_per_table": 0})
     result = await check_domain(spec)
     assert "get_order_details" in result.failures
-    assert result.failures["get_order_details"].startswith("Error: order")
+    assert result.failures["get_order_details"].observation.startswith("Error: order")
     kept = {op.name for op in result.spec.tools}
     assert "find_user_id_by_email" in kept
     assert "get_order_details" not in kept
@@ -99,7 +110,7 @@ def test_domains_cli_after_ingest_and_graph(tmp_path: Path) -> None:
         == 0
     )
     assert main(["graph", "--run-dir", str(tmp_path)]) == 0
-    assert main(["domains", "--run-dir", str(tmp_path)]) == 0
+    assert main(["domains", "--run-dir", str(tmp_path), "--workers", "1"]) == 0
     lines = (tmp_path / "domains" / "specs.jsonl").read_text().splitlines()
     specs = [DomainSpec.model_validate_json(line) for line in lines]
     assert specs

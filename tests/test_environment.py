@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Column, Integer, MetaData, Table
 from sqlmodel import Field, SQLModel
 
-from agentscaler.runtime import ClosedError, Domain, Environment, Statement
+from agentscaler.runtime import ClosedError, Domain, Environment, Statement, UserError
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +169,12 @@ async def test_closed_fork_refuses_use(env: Environment) -> None:
         await state.call("get_order", {"order_id": 1})
     with pytest.raises(ClosedError):
         await state.state_hash()
+
+
+async def test_a_column_that_hides_rowid_is_refused() -> None:
+    """State hashing tracks rows by SQLite's rowid; a column named rowid would hide it."""
+    table = Table(
+        "t", MetaData(), Column("t_id", Integer, primary_key=True), Column("RowId", Integer)
+    )
+    with pytest.raises(UserError, match="column 'RowId' would hide SQLite's rowid"):
+        await Environment.build(Domain(name="d", tables=[table], tools=[]))

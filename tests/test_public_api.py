@@ -10,7 +10,8 @@ import agentscaler.runtime as runtime
 EXPECTED = [
     "STOP_SIGNAL", "AgentScalerError", "ChatMessage", "ClosedError", "Database", "Domain",
     "Environment", "EnvironmentToolset", "ErrorInjection", "Event", "EventBus", "FileDatabase",
-    "Fork", "GoldAgent", "GoldCall", "MemoryDatabase", "ModelCalled", "ModelFactory",
+    "Fork", "GoldAgent", "GoldCall", "JsonSchemaArguments", "MemoryDatabase", "ModelCalled",
+    "ModelFactory",
     "Observation", "Replay", "RetryPolicy", "RunSummary", "Scheduler", "SchedulerConfig",
     "ScriptedUser", "Session", "SessionFailed", "SessionFinished", "SessionLimits",
     "SessionStarted", "Statement", "Task", "TerminationReason", "Tool", "ToolCallRecord",

@@ -71,7 +71,7 @@ def test_tasks_cli_end_to_end(tmp_path: Path) -> None:
     assert main(["ingest", "--corpus", str(SAMPLES), *run, "--include-eval"]) == 0
     assert main(["graph", *run]) == 0
     assert main(["domains", *run]) == 0
-    assert main(["tasks", *run, "--per-domain", "3"]) == 0
+    assert main(["tasks", *run, "--per-domain", "3", "--workers", "1"]) == 0
     tasks = load_tasks((tmp_path / "tasks" / "tasks.jsonl").read_text(), "tasks.jsonl")
     assert tasks
     assert all(isinstance(t, Task) and t.gold_hash for t in tasks)

@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import Column, Integer, MetaData, Table
 from sqlmodel import Field, SQLModel
 
 from agentscaler.runtime import (
     Database,
     Domain,
     Environment,
+    JsonSchemaArguments,
     Statement,
+    Tool,
     ToolError,
     ToolErrorKind,
     UserError,
@@ -178,3 +181,59 @@ async def test_openai_schema_is_the_chat_completions_tool_entry(env: Environment
     assert entry["type"] == "function"
     assert entry["function"]["name"] == "get_order"
     assert entry["function"]["parameters"]["required"] == ["order_id"]
+
+
+_PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "enum": ["Paris", "Rome"]},
+        "days": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "note": {"type": ["string", "null"]},
+    },
+    "required": ["city"],
+}
+
+
+async def _echo(db: Database, args: dict[str, Any]) -> dict[str, Any]:
+    return args
+
+
+def _core_domain(seed: list[dict[str, Any]]) -> Domain:
+    """A domain whose table is SQLAlchemy Core and whose tool exists only as a JSON Schema."""
+    note = Table(
+        "note", MetaData(), Column("note_id", Integer, primary_key=True), Column("n", Integer)
+    )
+    plan = Tool("plan", "Plans a trip.", JsonSchemaArguments(_PLAN_SCHEMA), "read", _echo)
+    return Domain(name="core", tables=[note], tools=[plan], seed={"note": seed})
+
+
+async def test_json_schema_tools_validate_against_their_own_schema() -> None:
+    """The agent sees the spec's schema unchanged; arguments are coerced as pydantic would and
+    checked for required, enum, type and unknown names, with pydantic's error observations."""
+    env = await Environment.build(_core_domain([{"note_id": 1, "n": 2}]))
+    assert env.tools["plan"].definition.parameters_json_schema == _PLAN_SCHEMA
+    async with env.fork() as state:
+        ok = await state.call("plan", {"city": "Rome", "days": "3", "note": None})
+        assert ok.ok and ok.content == '{"city":"Rome","days":3,"note":null}'
+        cases = {
+            "city: Field required": {"days": 1},
+            "city: Input should be 'Paris' or 'Rome'": {"city": "Oslo"},
+            "days: Input should be a valid integer": {"city": "Rome", "days": "three"},
+            "tags.0: Input should be a valid string": {"city": "Rome", "tags": [1]},
+            "hotel: Extra inputs are not permitted": {"city": "Rome", "hotel": "x"},
+        }
+        for message, arguments in cases.items():
+            obs = await state.call("plan", arguments)
+            assert obs.error is ToolErrorKind.INVALID_ARGUMENTS
+            assert message in obs.content, obs.content
+        bad_json = await state.call("plan", '{"city": "Rome"')
+        assert bad_json.error is ToolErrorKind.INVALID_JSON
+
+
+async def test_core_table_seed_rows_are_checked_by_column_type() -> None:
+    """Rows of a Core table are validated against its column types, with the same error."""
+    with pytest.raises(UserError, match=r"table 'note', seed row 1: field 'n'"):
+        await Environment.build(_core_domain([{"note_id": 1, "n": 2}, {"note_id": 2, "n": "x"}]))
+    with pytest.raises(UserError, match=r"seed row 0: field 'note_id': Field required"):
+        await Environment.build(_core_domain([{"n": 2}]))

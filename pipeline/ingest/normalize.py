@@ -9,6 +9,7 @@ no type constraint; anything else is an `unknown_type` rejection that names the 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 _TYPES: dict[str, str | None] = {
@@ -53,18 +54,24 @@ class SchemaError(ValueError):
         self.reason = reason
 
 
+_ARRAY_SUFFIX = re.compile(r"(.+?)\s*\[\]")  # String[]
+_ARRAY_GENERIC = re.compile(
+    r"(?:list|array|set|tuple|arraylist)\s*[<(\[]\s*(\w+)\s*[>)\]]", re.I
+)  # List<Integer>, list(str)
+_BASE = re.compile(r"[\s<(\[]")
+
+
+@lru_cache(maxsize=4096)  # a corpus spells its types a few hundred ways, ~140k times
 def canonical_type(raw: str) -> tuple[str | None, str | None]:
     """(JSON Schema type or None for 'any', item type for arrays); SchemaError if unknown."""
     text = raw.strip()
     if not text:
         raise SchemaError("unknown_type", "empty type name")
-    array_of = re.fullmatch(r"(.+?)\s*\[\]", text) or re.fullmatch(
-        r"(?:list|array|set|tuple|arraylist)\s*[<(\[]\s*(\w+)\s*[>)\]]", text, flags=re.I
-    )
+    array_of = _ARRAY_SUFFIX.fullmatch(text) or _ARRAY_GENERIC.fullmatch(text)
     if array_of:
         item, _ = canonical_type(array_of.group(1))
         return "array", item
-    base = re.split(r"[\s<(\[]", text, maxsplit=1)[0].lower()
+    base = _BASE.split(text, maxsplit=1)[0].lower()
     if base not in _TYPES:
         raise SchemaError("unknown_type", f"unknown type {raw!r}")
     return _TYPES[base], None

@@ -245,12 +245,13 @@ def _dedupe(tools: Iterable[ToolSpec], counts: dict[str, SourceCounts]) -> list[
     out: list[ToolSpec] = []
     merged: dict[int, list[Source]] = defaultdict(list)
     for t in tools:
-        index = by_key.get(_exact_key(t), by_key.get(_near_key(t)))
+        exact, near = _exact_key(t), _near_key(t)
+        index = by_key.get(exact, by_key.get(near))
         if index is not None:
             merged[index].append(t.source)
             counts[t.source.corpus].merged += 1
             continue
-        by_key[_exact_key(t)] = by_key[_near_key(t)] = len(out)
+        by_key[exact] = by_key[near] = len(out)
         out.append(t)
     names: Counter[str] = Counter()
     result = []
