@@ -1,8 +1,8 @@
 """The `pipeline` command.
 
-Stages land issue by issue; `pipeline` lists them with their state and runs those that exist.
-Today that is the runtime itself: offline policies over the built-in example domain, streamed
-to a resumable run directory.
+Stages land issue by issue; `pipeline` lists them with their state and runs the simulation over
+the built-in example domain (offline policies, a resumable run directory). Environment
+construction runs on a corpus given by path: `pipeline build --corpus DIR`, or stage by stage.
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ STAGES: list[tuple[str, str, bool]] = [
     ("graph", "tool graph + community detection -> domains (`pipeline graph`)", True),
     (
         "domains",
-        "DomainSpec -> SQLModel tables + read/write tools, checked (`pipeline domains`)",
+        "DomainSpec -> tables + read/write tools, checked (`pipeline domains`)",
         True,
     ),
     ("tasks", "grounded tasks with gold calls and gold hashes (`pipeline tasks`)", True),
+    ("build", "ingest -> graph -> domains -> tasks with a summary (`pipeline build`)", True),
     ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
     ("filter", "validity -> state alignment -> exact match", False),
     ("export", "SFT dataset for TRL-style trainers", False),
