@@ -23,6 +23,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agentscaler.domains.spec import DomainSpec
+from agentscaler.domains.tau.tasks import load_tau_tasks, replay_record
+from agentscaler.domains.vertical import VERTICAL
 from agentscaler.pipeline.build import DomainBuild, build_domains
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
@@ -157,6 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks_cmd = sub.add_parser("tasks", help="verifiable tasks by walks over each domain's tools")
     _model_args(tasks_cmd, TaskConfig)
     _workers_arg(tasks_cmd)
+    replay_cmd = sub.add_parser(
+        "replay", help="replay τ-bench-format tasks' gold actions on a vertical domain"
+    )
+    replay_cmd.add_argument("--domain", choices=sorted(VERTICAL), required=True)
+    replay_cmd.add_argument("--tasks", type=Path, required=True, help="τ-bench task JSONL")
+    replay_cmd.add_argument("--out", type=Path, required=True, help="one JSON line per task")
+    replay_cmd.add_argument("--split", help="recorded in each line (default: from the file name)")
     for p in (parser, run, build, ingest_cmd, graph_cmd, domains_cmd, tasks_cmd):
         p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     args = parser.parse_args(argv)
@@ -167,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "graph": run_graph,
         "domains": run_domains,
         "tasks": run_tasks,
+        "replay": run_replay,
     }
     try:
         return commands.get(args.command, run_all)(args, console)
@@ -291,6 +301,36 @@ def run_build(args: argparse.Namespace, console: Console) -> int:
         "seconds: "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
         + f"; outputs in {args.run_dir}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def run_replay(args: argparse.Namespace, console: Console) -> int:
+    """`pipeline replay`: each task's gold actions on a fresh database, in the shape of
+    τ-bench's replay records (observations, initial and final data hash, db_changed)."""
+    if not args.tasks.is_file():
+        raise UserError(f"{args.tasks} is not a file")
+    split = args.split or next(
+        (s for s in ("train", "dev", "test") if s in args.tasks.stem), args.tasks.stem
+    )
+    tasks = load_tau_tasks(args.tasks, args.domain, split)
+    make, view = VERTICAL[args.domain]
+
+    async def replay(advance: Callable[[], None]) -> list[dict[str, Any]]:
+        env = await Environment.build(make())
+        out = []
+        for task in tasks:
+            out.append(await replay_record(env, view, task))
+            advance()
+        return out
+
+    with _bar(console, "replay", len(tasks)) as advance:
+        lines = anyio.run(replay, advance)
+    write_atomic(args.out, b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    changed = sum(line["db_changed"] for line in lines)
+    console.print(
+        f"replay: {len(lines)} tasks of {args.domain} ({changed} change the data) -> {args.out}",
         soft_wrap=True,
     )
     return 0

@@ -8,6 +8,7 @@ the access changed.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
@@ -30,12 +31,16 @@ log = structlog.get_logger(__name__)
 class MemoryStorage:
     """The fork's data in memory, through the template's connection cache."""
 
-    __slots__ = ("cache", "changed", "slot")
+    __slots__ = ("borrowed", "cache", "changed", "depth", "slot")
 
     def __init__(self, cache: ConnectionCache) -> None:
         self.cache = cache
         self.slot = Slot(cache.image)
         self.changed = False  # rows were logged for the state hash and not yet absorbed
+        # The connection checked out now, and how deep: a nested `database()` must get the
+        # same connection, not a second copy deserialized from the slot's last parked image.
+        self.borrowed: sqlite3.Connection | None = None
+        self.depth = 0
 
     def open(self) -> _MemoryCheckout:
         return _MemoryCheckout(self)
@@ -56,7 +61,11 @@ class _MemoryCheckout:
         self.storage = storage
 
     async def __aenter__(self) -> Database:
-        self.conn = self.storage.cache.checkout(self.storage.slot)
+        storage = self.storage
+        if storage.borrowed is None:
+            storage.borrowed = storage.cache.checkout(storage.slot)
+        storage.depth += 1
+        self.conn = storage.borrowed
         self.before = self.conn.total_changes
         return MemoryDatabase(self.conn)
 
@@ -64,7 +73,10 @@ class _MemoryCheckout:
         storage = self.storage
         if self.conn.total_changes != self.before:
             storage.slot.dirty = storage.changed = True
-        storage.cache.checkin(storage.slot, self.conn)
+        storage.depth -= 1
+        if storage.depth == 0:
+            storage.borrowed = None
+            storage.cache.checkin(storage.slot, self.conn)
 
 
 class FileStorage:
@@ -118,16 +130,24 @@ class Fork:
             raise ClosedError(f"fork of domain {self.env.name!r} is closed")
         return self._storage.open()
 
-    async def state_hash(self) -> str:
-        """The canonical state hash (see state_hash.py), maintained incrementally: the rows
-        changed since the last call are read once, here, not after every write."""
+    async def _absorb(self) -> StateHasher:
+        """The hasher, with the rows changed since the last call read in (once, not per write)."""
         if self._storage.changed:
             async with self.database() as db:
                 await self._hasher.absorb(db)
             self._storage.changed = False
         elif self._closed:
             raise ClosedError(f"fork of domain {self.env.name!r} is closed")
-        return self._hasher.state_hash()
+        return self._hasher
+
+    async def state_hash(self) -> str:
+        """The canonical state hash (see state_hash.py), maintained incrementally."""
+        return (await self._absorb()).state_hash()
+
+    async def changed_keys(self) -> dict[str, set[tuple[Any, ...]]]:
+        """Primary keys of the rows this fork inserted, updated or deleted, by table (a key
+        that changed counts under its old and new value): what a diff or a cache needs."""
+        return (await self._absorb()).changed_keys()
 
     async def full_state_hash(self) -> str:
         """Recompute the hash from every row (slow; the reference for the incremental one)."""

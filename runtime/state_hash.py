@@ -169,6 +169,19 @@ class StateHasher:
             self._stale.add(name)
         await db.execute(_CLEAR_DIRTY)
 
+    def changed_keys(self) -> dict[str, set[tuple[Any, ...]]]:
+        """Primary keys of the rows inserted, updated or deleted since the template, by table:
+        a row's current key and, for a template row, its key in the template."""
+        out: dict[str, set[tuple[Any, ...]]] = {}
+        for name, overlay in self._overlay.items():
+            base = self._base.rows[name]
+            keys = out.setdefault(name, set())
+            for rid, entry in overlay.items():
+                for found in (entry, base.get(rid)):
+                    if found is not None:
+                        keys.add(tuple(value for _, value in found[0]))
+        return out
+
     def state_hash(self) -> str:
         """The current hash, from the template's digests and the overlay."""
         if not self._stale:

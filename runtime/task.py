@@ -29,6 +29,7 @@ class Task(BaseModel):
     domain: str
     intent: str
     persona: str | None = None
+    user_id: str | None = None  # the user the task is about, when the domain has users
     gold_calls: tuple[GoldCall, ...] = ()
     gold_outputs: tuple[str, ...] = ()
     gold_hash: str | None = None  # sha256 state hash after the gold calls; filled by replay

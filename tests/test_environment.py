@@ -178,3 +178,21 @@ async def test_a_column_that_hides_rowid_is_refused() -> None:
     )
     with pytest.raises(UserError, match="column 'RowId' would hide SQLite's rowid"):
         await Environment.build(Domain(name="d", tables=[table], tools=[]))
+
+
+async def test_nested_database_use_sees_the_same_connection(env: Environment) -> None:
+    """A `database()` opened inside another (a helper that hashes while holding the database)
+    works on the fork's live data, not on a stale copy of its last parked image."""
+    async with env.fork() as state:
+        assert (
+            await state.call(
+                "place_order", {"customer_id": "cus_ada", "isbn": "978-0262033848", "quantity": 1}
+            )
+        ).ok
+        async with state.database() as outer:
+            keys = await state.changed_keys()  # absorbs through a nested database()
+            async with state.database() as inner:
+                assert await inner.fetch_all(Statement("SELECT 1")) is not None
+            assert outer is not None
+        assert keys and await state.state_hash() == await state.full_state_hash()
+        assert await state.state_hash() != env.initial_hash
