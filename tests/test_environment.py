@@ -16,7 +16,7 @@ from agentscaler.runtime import ClosedError, Domain, Environment, Statement, Use
 pytestmark = pytest.mark.anyio
 
 # The bookstore template's hash, pinned: it must not change across runs, processes or machines.
-BOOKSTORE_HASH = "bcd775af5135712d863aa9897b8f6ad6d4cd11684fdfb0ee3eac3f38ae847caa"
+BOOKSTORE_HASH = "76d0eda801577d8aa798f37b513ae58643e0cb5d1f1c283868d50ff6fedd0510"
 
 
 async def test_fork_isolation(env: Environment) -> None:
