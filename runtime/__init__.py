@@ -24,7 +24,7 @@ from .scheduler import RunSummary, Scheduler, SchedulerConfig
 from .session import Session, SessionLimits
 from .sink import TrajectorySink
 from .sql import Database, FileDatabase, MemoryDatabase, Statement
-from .task import GoldCall, Task, load_tasks, with_gold_hash
+from .task import GoldCall, Task, assign_split, load_tasks, with_gold_hash
 from .tools import Observation, Tool, ToolErrorKind, ToolKind, tool
 from .toolset import EnvironmentToolset
 from .trajectory import ChatMessage, TerminationReason, ToolCallRecord, Trajectory
@@ -75,6 +75,7 @@ __all__ = [
     "TransientModelError",
     "UserError",
     "as_factory",
+    "assign_split",
     "gold_agent",
     "load_tasks",
     "openai_compatible",

@@ -200,6 +200,7 @@ class Session:
                 "task_id": self.task.id,
                 "trial": self.trial,
                 "domain": self.env.name,
+                "split": self.task.split,
                 "messages": to_chat_messages(agent.history),
                 "tool_calls": self._tool_log,
                 "termination": reason,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection, Iterable
 from typing import Any, Literal
 
 import orjson
@@ -71,3 +73,27 @@ def load_tasks(text: str | bytes, source: str) -> list[Task]:
 def with_gold_hash(task: Task, final_hash: str) -> Task:
     """The task with its gold final-state hash filled in (from a replay of its gold calls)."""
     return task.model_copy(update={"gold_hash": final_hash})
+
+
+def assign_split(
+    tasks: Iterable[Task],
+    *,
+    test_fraction: float = 0.0,
+    test_ids: Collection[str] = (),
+    seed: str = "",
+) -> list[Task]:
+    """The tasks with `split` set: "test" for the held-out ones, "train" for the others.
+
+    A task is held out when its id is listed, or when a hash of `seed` and its id falls under
+    `test_fraction`: decided by the id alone, so adding or removing tasks never moves another
+    task across the split, and any process recomputes the same split.
+    """
+    if not 0.0 <= test_fraction <= 1.0:
+        raise UserError(f"test_fraction must be within [0, 1], got {test_fraction}")
+    listed = set(test_ids)
+
+    def held_out(task_id: str) -> bool:
+        digest = hashlib.sha256(f"{seed}/{task_id}".encode()).digest()
+        return task_id in listed or int.from_bytes(digest[:8], "big") < test_fraction * 2**64
+
+    return [t.model_copy(update={"split": "test" if held_out(t.id) else "train"}) for t in tasks]

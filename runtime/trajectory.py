@@ -96,6 +96,7 @@ class Trajectory(BaseModel):
     task_id: str
     trial: int
     domain: str
+    split: str | None = None  # the task's split, so an evaluation can prove what it trained on
     messages: list[ChatMessage]
     tool_calls: list[ToolCallRecord]
     termination: TerminationReason

@@ -16,7 +16,7 @@ EXPECTED = [
     "ScriptedUser", "Session", "SessionFailed", "SessionFinished", "SessionLimits",
     "SessionStarted", "Statement", "Task", "TerminationReason", "Tool", "ToolCallRecord",
     "ToolCalled", "ToolError", "ToolErrorKind", "ToolKind", "Trajectory", "TrajectorySink",
-    "TransientModelError", "UserError", "as_factory", "gold_agent", "load_tasks",
+    "TransientModelError", "UserError", "as_factory", "assign_split", "gold_agent", "load_tasks",
     "openai_compatible", "scripted_user", "tool", "with_gold_hash",
 ]  # fmt: skip
 
