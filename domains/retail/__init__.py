@@ -17,17 +17,19 @@ from agentscaler.domains.tau.view import TauView
 from agentscaler.runtime import Domain
 
 from . import records
-from .tables import OWNER, TABLES
+from .tables import TABLES
 from .tools import tools
 
 DATA = Path(__file__).parent / "data"
-RETAIL_VIEW = TauView(export=records.export, record=records.RECORD, owner=OWNER)
+RETAIL_VIEW = TauView(records.COLLECTIONS)
 
 
 @cache
 def source_data() -> dict[str, dict[str, Any]]:
     """τ-bench's retail JSON as shipped: {"users": ..., "orders": ..., "products": ...}."""
-    return {name: orjson.loads((DATA / f"{name}.json").read_bytes()) for name in records.RECORD}
+    return {
+        c.name: orjson.loads((DATA / f"{c.name}.json").read_bytes()) for c in records.COLLECTIONS
+    }
 
 
 def retail() -> Domain:

@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 
-from agentscaler.runtime import Database, Statement
+from agentscaler.domains.tau.collections import Children, Collection, Record, Row
 
-Row = Mapping[str, Any]
-Record = dict[str, Any]
 _ADDRESS = ("address1", "address2", "city", "country", "state", "zip")
 _ADDRESS_STATE_FIRST = ("address1", "address2", "city", "state", "country", "zip")
 # Set by the tools, appended after payment_history in this order.
@@ -51,7 +49,7 @@ def seed_rows(
     users: Mapping[str, Any], orders: Mapping[str, Any], products: Mapping[str, Any]
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows of every table from τ-bench's three JSON objects."""
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _SELECT_ALL}
+    rows: dict[str, list[dict[str, Any]]] = {t: [] for c in COLLECTIONS for t in c.tables}
     for user_id, user in users.items():
         rows["users"].append(
             {
@@ -186,112 +184,33 @@ def product_record(product: Row, variants: Sequence[Row]) -> Record:
     }
 
 
-_SELECT_ALL = {  # in the order τ-bench's JSON lists records (insertion order = rowid order)
-    "users": Statement('SELECT * FROM "users" ORDER BY rowid'),
-    "payment_methods": Statement('SELECT * FROM "payment_methods" ORDER BY user_id, position'),
-    "user_orders": Statement('SELECT * FROM "user_orders" ORDER BY user_id, position'),
-    "orders": Statement('SELECT * FROM "orders" ORDER BY rowid'),
-    "order_items": Statement('SELECT * FROM "order_items" ORDER BY order_id, position'),
-    "fulfillments": Statement('SELECT * FROM "fulfillments" ORDER BY order_id, position'),
-    "payments": Statement('SELECT * FROM "payments" ORDER BY order_id, position'),
-    "products": Statement('SELECT * FROM "products" ORDER BY rowid'),
-    "variants": Statement('SELECT * FROM "variants" ORDER BY product_id, position'),
-}
+def _user(row: Row, children: Children) -> Record:
+    return user_record(row, children["payment_methods"], children["user_orders"])
 
 
-def _group(rows: Sequence[Row], key: str) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = {}
-    for row in rows:
-        out.setdefault(row[key], []).append(row)
-    return out
-
-
-async def export(db: Database) -> dict[str, dict[str, Record]]:
-    """The whole database in τ-bench's structure: {"users": ..., "orders": ..., "products": ...}."""
-    rows = {name: [dict(r) for r in await db.fetch_all(stmt)] for name, stmt in _SELECT_ALL.items()}
-    methods, user_orders = (
-        _group(rows["payment_methods"], "user_id"),
-        _group(rows["user_orders"], "user_id"),
-    )
-    items, fulfillments = (
-        _group(rows["order_items"], "order_id"),
-        _group(rows["fulfillments"], "order_id"),
-    )
-    payments, variants = (
-        _group(rows["payments"], "order_id"),
-        _group(rows["variants"], "product_id"),
-    )
-    return {
-        "users": {
-            u["user_id"]: user_record(
-                u, methods.get(u["user_id"], []), user_orders.get(u["user_id"], [])
-            )
-            for u in rows["users"]
-        },
-        "orders": {
-            o["order_id"]: order_record(
-                o,
-                items.get(o["order_id"], []),
-                fulfillments.get(o["order_id"], []),
-                payments.get(o["order_id"], []),
-            )
-            for o in rows["orders"]
-        },
-        "products": {
-            p["product_id"]: product_record(p, variants.get(p["product_id"], []))
-            for p in rows["products"]
-        },
-    }
-
-
-_ONE = {
-    name: Statement(f'SELECT * FROM "{name}" WHERE {key} = ? ORDER BY {order}')
-    for name, key, order in [
-        ("users", "user_id", "rowid"),
-        ("payment_methods", "user_id", "position"),
-        ("user_orders", "user_id", "position"),
-        ("orders", "order_id", "rowid"),
-        ("order_items", "order_id", "position"),
-        ("fulfillments", "order_id", "position"),
-        ("payments", "order_id", "position"),
-        ("products", "product_id", "rowid"),
-        ("variants", "product_id", "position"),
-    ]
-}
-
-
-async def _rows(db: Database, table: str, key: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch_all(_ONE[table], (key,))]
-
-
-async def user(db: Database, user_id: str) -> Record | None:
-    found = await _rows(db, "users", user_id)
-    if not found:
-        return None
-    return user_record(
-        found[0],
-        await _rows(db, "payment_methods", user_id),
-        await _rows(db, "user_orders", user_id),
-    )
-
-
-async def order(db: Database, order_id: str) -> Record | None:
-    found = await _rows(db, "orders", order_id)
-    if not found:
-        return None
+def _order(row: Row, children: Children) -> Record:
     return order_record(
-        found[0],
-        await _rows(db, "order_items", order_id),
-        await _rows(db, "fulfillments", order_id),
-        await _rows(db, "payments", order_id),
+        row, children["order_items"], children["fulfillments"], children["payments"]
     )
 
 
-async def product(db: Database, product_id: str) -> Record | None:
-    found = await _rows(db, "products", product_id)
-    if not found:
-        return None
-    return product_record(found[0], await _rows(db, "variants", product_id))
+def _product(row: Row, children: Children) -> Record:
+    return product_record(row, children["variants"])
 
 
-RECORD = {"users": user, "orders": order, "products": product}
+USERS = Collection(
+    "users",
+    "users",
+    "user_id",
+    (("payment_methods", "position"), ("user_orders", "position")),
+    _user,
+)
+ORDERS = Collection(
+    "orders",
+    "orders",
+    "order_id",
+    (("order_items", "position"), ("fulfillments", "position"), ("payments", "position")),
+    _order,
+)
+PRODUCTS = Collection("products", "products", "product_id", (("variants", "position"),), _product)
+COLLECTIONS = (USERS, ORDERS, PRODUCTS)

@@ -8,8 +8,6 @@ numbers that τ-bench may hold as int or float are `Number` columns.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -131,16 +129,3 @@ TABLES: list[type[RetailTable]] = [
     Product,
     Variant,
 ]
-# Which top-level τ-bench record a row belongs to: its table's collection and the first key.
-OWNER: dict[str, str] = {
-    "users": "users",
-    "payment_methods": "users",
-    "user_orders": "users",
-    "orders": "orders",
-    "order_items": "orders",
-    "fulfillments": "orders",
-    "payments": "orders",
-    "products": "products",
-    "variants": "products",
-}
-Record = dict[str, Any]

@@ -61,14 +61,14 @@ def _dumps(record: Any) -> str:
 
 
 async def _order(db: Database, order_id: str) -> Record:
-    found = await records.order(db, order_id)
+    found = await records.ORDERS.record(db, order_id)
     if found is None:
         raise ToolError("Error: order not found")
     return found
 
 
 async def _user(db: Database, user_id: str) -> Record:
-    found = await records.user(db, user_id)
+    found = await records.USERS.record(db, user_id)
     if found is None:
         raise ToolError("Error: user not found")
     return found
@@ -161,7 +161,7 @@ async def _price_difference(
     diff: int | float = 0
     for item_id, new_item_id in zip(item_ids, new_item_ids, strict=True):
         item = next(i for i in order["items"] if i["item_id"] == item_id)
-        product = await records.product(db, item["product_id"])
+        product = await records.PRODUCTS.record(db, item["product_id"])
         variant = (product or {"variants": {}})["variants"].get(new_item_id)
         if not (variant and variant["available"]):
             raise ToolError(f"Error: new item {new_item_id} not found or available")
@@ -220,7 +220,9 @@ async def modify_pending_order_items(db: Database, args: Args) -> str:
         await _set_balance(db, order["user_id"], method)
     for item_id, new_item_id in zip(item_ids, new_item_ids, strict=True):
         item = next(i for i in order["items"] if i["item_id"] == item_id)
-        variant = (await records.product(db, item["product_id"]) or {})["variants"][new_item_id]
+        variant = (await records.PRODUCTS.record(db, item["product_id"]) or {})["variants"][
+            new_item_id
+        ]
         item["item_id"] = new_item_id
         item["price"] = variant["price"]
         item["options"] = variant["options"]
@@ -320,7 +322,7 @@ async def get_user_details(db: Database, args: Args) -> str:
 
 
 async def get_product_details(db: Database, args: Args) -> str:
-    found = await records.product(db, args["product_id"])
+    found = await records.PRODUCTS.record(db, args["product_id"])
     if found is None:
         raise ToolError("Error: product not found")
     return _dumps(found)

@@ -1,34 +1,30 @@
 """τ-bench's view of one of our vertical domains: its JSON structure and its data hash.
 
-A domain supplies three things: `export` (the whole database as τ-bench's JSON), `record` (one
-top-level record by collection and id, None if absent) and `owner` (table -> the collection
-whose records its rows belong to; a row's first key column is the record id). The hash of a
-fork re-renders only the records whose rows the fork changed (`Fork.changed_keys`).
+A domain is described by its collections (`collections.Collection`). The hash of a fork
+re-renders only the records whose rows the fork changed (`Fork.changed_keys`): a row's first
+key column is the id of the record it belongs to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
-from agentscaler.runtime import Database, Environment, Fork
+from agentscaler.runtime import Environment, Fork
 
+from .collections import Collection, Record, export
 from .data_hash import DataHasher
 
-Record = dict[str, Any]
 
-
-@dataclass
 class TauView:
-    export: Callable[[Database], Awaitable[dict[str, dict[str, Record]]]]
-    record: Mapping[str, Callable[[Database, str], Awaitable[Record | None]]]
-    owner: Mapping[str, str]
-    _hashers: dict[int, tuple[Environment, DataHasher]] = field(default_factory=dict)
+    def __init__(self, collections: Sequence[Collection]) -> None:
+        self.collections = {c.name: c for c in collections}
+        self.owner = {t: c for c in collections for t in c.tables}
+        self._hashers: dict[int, tuple[Environment, DataHasher]] = {}
 
     async def data(self, state: Fork) -> dict[str, dict[str, Record]]:
+        """The fork's data in τ-bench's structure."""
         async with state.database() as db:
-            return await self.export(db)
+            return await export(db, list(self.collections.values()))
 
     async def _hasher(self, env: Environment) -> DataHasher:
         cached = self._hashers.get(id(env))
@@ -48,8 +44,7 @@ class TauView:
                 collection = self.owner[table]
                 for key in keys:
                     record_id = str(key[0])
-                    if record_id not in changed.setdefault(collection, {}):
-                        changed[collection][record_id] = await self.record[collection](
-                            db, record_id
-                        )
+                    if record_id not in changed.setdefault(collection.name, {}):
+                        found = await collection.record(db, record_id)
+                        changed[collection.name][record_id] = found
         return hasher.hash(changed)
