@@ -1,0 +1,41 @@
+"""τ-bench's airline domain on our runtime: typed tables holding its data losslessly, its 14
+tools with its observations, its policy as the agent's system prompt.
+
+`AIRLINE_VIEW` gives τ-bench's JSON structure and data hash of any fork.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agentscaler.domains.tau.view import TauView
+from agentscaler.runtime import Domain
+
+from . import records
+from .tables import TABLES
+
+DATA = Path(__file__).parent / "data"
+AIRLINE_VIEW = TauView(records.COLLECTIONS)
+
+
+@cache
+def source_data() -> dict[str, dict[str, Any]]:
+    """τ-bench's airline JSON as shipped: {"users": ..., "flights": ..., "reservations": ...}."""
+    return {
+        c.name: orjson.loads((DATA / f"{c.name}.json").read_bytes()) for c in records.COLLECTIONS
+    }
+
+
+def airline() -> Domain:
+    data = source_data()
+    return Domain(
+        name="airline",
+        tables=TABLES,
+        tools=[],
+        policy=(DATA / "policy.md").read_text(),
+        seed=records.seed_rows(data["users"], data["flights"], data["reservations"]),
+    )
