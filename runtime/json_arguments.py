@@ -16,7 +16,6 @@ from pydantic_core import SchemaValidator, core_schema
 _SCALARS: dict[str, Callable[[], core_schema.CoreSchema]] = {
     "string": core_schema.str_schema,
     "integer": core_schema.int_schema,
-    "number": core_schema.float_schema,
     "boolean": core_schema.bool_schema,
     "null": core_schema.none_schema,
 }
@@ -34,6 +33,10 @@ def _value_schema(schema: Any) -> core_schema.CoreSchema:
             _value_schema({**schema, "type": k}) for k in kind if isinstance(k, str)
         ]
         return core_schema.union_schema(options) if options else core_schema.any_schema()
+    if kind == "number":  # an int stays an int (JSON has one number type; Python two)
+        return core_schema.union_schema(
+            [core_schema.int_schema(strict=True), core_schema.float_schema()]
+        )
     if kind in _SCALARS:
         return _SCALARS[kind]()
     if kind == "array":

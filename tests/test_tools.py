@@ -188,6 +188,7 @@ _PLAN_SCHEMA: dict[str, Any] = {
     "properties": {
         "city": {"type": "string", "enum": ["Paris", "Rome"]},
         "days": {"type": "integer"},
+        "budget": {"type": "number"},
         "tags": {"type": "array", "items": {"type": "string"}},
         "note": {"type": ["string", "null"]},
     },
@@ -214,8 +215,8 @@ async def test_json_schema_tools_validate_against_their_own_schema() -> None:
     env = await Environment.build(_core_domain([{"note_id": 1, "n": 2}]))
     assert env.tools["plan"].definition.parameters_json_schema == _PLAN_SCHEMA
     async with env.fork() as state:
-        ok = await state.call("plan", {"city": "Rome", "days": "3", "note": None})
-        assert ok.ok and ok.content == '{"city":"Rome","days":3,"note":null}'
+        ok = await state.call("plan", {"city": "Rome", "days": "3", "note": None, "budget": 150})
+        assert ok.ok and ok.content == '{"city":"Rome","days":3,"budget":150,"note":null}'
         cases = {
             "city: Field required": {"days": 1},
             "city: Input should be 'Paris' or 'Rome'": {"city": "Oslo"},

@@ -17,6 +17,7 @@ from agentscaler.runtime import Domain
 
 from . import records
 from .tables import TABLES
+from .tools import tools
 
 DATA = Path(__file__).parent / "data"
 AIRLINE_VIEW = TauView(records.COLLECTIONS)
@@ -35,7 +36,7 @@ def airline() -> Domain:
     return Domain(
         name="airline",
         tables=TABLES,
-        tools=[],
+        tools=tools(),
         policy=(DATA / "policy.md").read_text(),
         seed=records.seed_rows(data["users"], data["flights"], data["reservations"]),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from agentscaler.domains.tau.collections import Children, Collection, Record, Row
 
 CABINS = ("basic_economy", "economy", "business")
@@ -79,8 +81,19 @@ def payment_method_record(row: Row) -> Record:
     return out
 
 
+PASSENGER = ("first_name", "last_name", "dob")
+FLIGHT = ("origin", "destination", "flight_number", "date", "price")
+PAYMENT = ("payment_id", "amount")
+
+
+def ordered(row: Row, keys: tuple[str, ...]) -> Record:
+    """The row's values under `keys`, or under the key order recorded with the row."""
+    order = orjson.loads(row["keys"]) if row.get("keys") else keys
+    return {k: row[k] for k in order}
+
+
 def passenger_record(row: Row) -> Record:
-    return {"first_name": row["first_name"], "last_name": row["last_name"], "dob": row["dob"]}
+    return ordered(row, PASSENGER)
 
 
 def _user(row: Row, children: Children) -> Record:
@@ -117,15 +130,9 @@ def _reservation(row: Row, children: Children) -> Record:
         "destination": row["destination"],
         "flight_type": row["flight_type"],
         "cabin": row["cabin"],
-        "flights": [
-            {k: f[k] for k in ("origin", "destination", "flight_number", "date", "price")}
-            for f in children["reservation_flights"]
-        ],
+        "flights": [ordered(f, FLIGHT) for f in children["reservation_flights"]],
         "passengers": [passenger_record(p) for p in children["reservation_passengers"]],
-        "payment_history": [
-            {"payment_id": p["payment_id"], "amount": p["amount"]}
-            for p in children["reservation_payments"]
-        ],
+        "payment_history": [ordered(p, PAYMENT) for p in children["reservation_payments"]],
         "created_at": row["created_at"],
         "total_baggages": row["total_baggages"],
         "nonfree_baggages": row["nonfree_baggages"],

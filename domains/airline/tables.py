@@ -113,6 +113,9 @@ class ReservationFlight(AirlineTable, table=True):
     flight_number: str
     date: str
     price: int | float = Field(sa_type=Number)
+    # Key order (JSON list) when not τ-bench's data order: a tool builds these from the
+    # caller's dicts and appends what it computes (flight_number, date, price, origin, ...).
+    keys: str | None = None
 
 
 class ReservationPassenger(AirlineTable, table=True):
@@ -122,6 +125,7 @@ class ReservationPassenger(AirlineTable, table=True):
     first_name: str
     last_name: str
     dob: str
+    keys: str | None = None  # as in reservation_flights: the caller's key order
 
 
 class ReservationPayment(AirlineTable, table=True):
@@ -130,6 +134,7 @@ class ReservationPayment(AirlineTable, table=True):
     position: int = Field(primary_key=True)
     payment_id: str
     amount: int | float = Field(sa_type=Number)
+    keys: str | None = None  # as in reservation_flights: the caller's key order
 
 
 TABLES: list[type[AirlineTable]] = [

@@ -9,21 +9,18 @@ exact error strings, raised as `ToolError` so that trajectories mark them as err
 
 from __future__ import annotations
 
-import ast
 import json
-import operator
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from agentscaler.runtime import Database, JsonSchemaArguments, Statement, Tool, ToolError
+from agentscaler.domains.tau.tools import Args, Implementation, load_tools
+from agentscaler.runtime import Database, Statement, Tool, ToolError
 
 from . import records
 from .records import JSON_LISTS, ORDER_EXTRAS, Record
 
-Args = dict[str, Any]
 TOOLS_JSON = Path(__file__).parent / "data" / "tools.json"
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 
@@ -353,54 +350,9 @@ async def list_all_product_types(db: Database, args: Args) -> str:
     return _dumps(dict(sorted(names.items())))
 
 
-_OPERATORS: dict[type, Callable[..., Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-}
-
-
-def _evaluate(node: ast.AST) -> Any:
-    """Arithmetic only: what τ-bench's character filter lets through its eval()."""
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.operand))
-    raise TypeError(f"unsupported expression {ast.dump(node)}")
-
-
-async def calculate(db: Database, args: Args) -> str:
-    expression = args["expression"]
-    if not all(char in "0123456789+-*/(). " for char in expression):
-        raise ToolError("Error: invalid characters in expression")
-    try:
-        return str(round(float(_evaluate(ast.parse(expression, "<string>", "eval"))), 2))
-    except Exception as exc:  # τ-bench reports eval's own message
-        raise ToolError(f"Error: {exc}") from exc
-
-
-async def think(db: Database, args: Args) -> str:
-    return ""
-
-
-async def transfer_to_human_agents(db: Database, args: Args) -> str:
-    return "Transfer successful"
-
-
-IMPLEMENTATIONS: dict[str, Callable[[Database, Args], Awaitable[str]]] = {
+IMPLEMENTATIONS: dict[str, Implementation] = {
     fn.__name__: fn
     for fn in (
-        calculate,
         cancel_pending_order,
         exchange_delivered_order_items,
         find_user_id_by_email,
@@ -414,8 +366,6 @@ IMPLEMENTATIONS: dict[str, Callable[[Database, Args], Awaitable[str]]] = {
         modify_pending_order_payment,
         modify_user_address,
         return_delivered_order_items,
-        think,
-        transfer_to_human_agents,
     )
 }
 WRITES = frozenset(
@@ -432,15 +382,4 @@ WRITES = frozenset(
 
 
 def tools() -> list[Tool[Args]]:
-    """τ-bench's tools, in its order, each with its own name, description and JSON schema."""
-    specs = orjson.loads(TOOLS_JSON.read_bytes())
-    return [
-        Tool(
-            name=spec["function"]["name"],
-            description=spec["function"]["description"],
-            args=JsonSchemaArguments(spec["function"]["parameters"]),
-            kind="write" if spec["function"]["name"] in WRITES else "read",
-            fn=IMPLEMENTATIONS[spec["function"]["name"]],
-        )
-        for spec in specs
-    ]
+    return load_tools(TOOLS_JSON, IMPLEMENTATIONS, WRITES)

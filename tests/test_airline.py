@@ -1,0 +1,64 @@
+"""τ-bench's airline domain: lossless data, its tools' exact observations, its data hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agentscaler.domains.airline import AIRLINE_VIEW, DATA, airline, source_data
+from agentscaler.domains.tau.tasks import load_tau_tasks, replay_record
+from agentscaler.runtime import Environment
+
+pytestmark = pytest.mark.anyio
+DERIVED = Path(__file__).parent / "data" / "derived"
+REPLAY = DERIVED / "tau-bench_airline_probe_replay.jsonl"
+PROBES = DERIVED / "tau-bench_airline_probe_tasks.jsonl"
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def env() -> Environment:
+    return await Environment.build(airline())
+
+
+async def test_export_gives_back_the_source_json_byte_for_byte(env: Environment) -> None:
+    async with env.fork() as state:
+        exported = await AIRLINE_VIEW.data(state)
+        assert (
+            await AIRLINE_VIEW.data_hash(state)
+            == orjson.loads(REPLAY.read_bytes().splitlines()[0])["initial_data_hash"]
+        )
+    for name, source in source_data().items():
+        assert json.dumps(exported[name]) == json.dumps(source), name
+
+
+async def test_agent_sees_the_policy(env: Environment) -> None:
+    assert env.domain.policy == (DATA / "policy.md").read_text()
+
+
+async def test_agent_sees_tau_bench_tools(env: Environment) -> None:
+    upstream = orjson.loads((DATA / "tools.json").read_bytes())
+    assert [t.openai_schema() for t in env.tools.values()] == upstream
+
+
+async def test_probe_replay_reproduces_every_upstream_observation_and_hash(
+    env: Environment,
+) -> None:
+    """All 240 probe tasks (random valid and invalid calls of every tool): each observation,
+    τ-bench's quirks included, and each final data hash equal τ-bench's own."""
+    expected = {r["task_index"]: r for r in map(orjson.loads, REPLAY.read_bytes().splitlines())}
+    tasks = load_tau_tasks(PROBES, "airline", "probe")
+    assert len(tasks) == len(expected) == 240
+    names = set()
+    for task in tasks:
+        got = await replay_record(env, AIRLINE_VIEW, task)
+        assert got == expected[got["task_index"]], task.id
+        names |= {c.name for c in task.gold_calls}
+    assert names == set(env.tools)  # every tool is exercised
