@@ -11,7 +11,14 @@ import pytest
 from agentscaler.domains.retail import DATA, RETAIL_VIEW, retail, source_data
 from agentscaler.domains.tau.data_hash import data_hash
 from agentscaler.domains.tau.tasks import load_tau_tasks, replay_record
-from agentscaler.runtime import Environment, Task
+from agentscaler.runtime import (
+    Environment,
+    Scheduler,
+    Task,
+    gold_agent,
+    scripted_user,
+    with_gold_hash,
+)
 
 pytestmark = pytest.mark.anyio
 REPLAY = Path(__file__).parent / "data" / "derived" / "tau-bench_gold_replay_dev.jsonl"
@@ -84,3 +91,21 @@ async def test_cached_hash_equals_the_reference(env: Environment) -> None:
         for call in task.gold_calls:
             await state.call(call.name, call.arguments)
         assert await RETAIL_VIEW.data_hash(state) == data_hash(await RETAIL_VIEW.data(state))
+
+
+async def test_sessions_run_unchanged_on_tau_bench_tasks(env: Environment, tmp_path: Path) -> None:
+    """τ-bench's dev tasks through the scheduler (offline gold agent and scripted user, with the
+    retail policy as the system prompt): every session ends in its task's gold state."""
+    tasks = []
+    for task in load_tau_tasks(DATA / "tasks_dev.jsonl", "retail", "dev"):
+        replay = await env.replay((c.name, c.arguments) for c in task.gold_calls)
+        tasks.append(with_gold_hash(task, replay.final_hash))
+    async with Scheduler(env, agent=gold_agent(), user=scripted_user(), run_dir=tmp_path) as run:
+        summary = await run.run(tasks)
+    assert summary.written == len(tasks) == 20
+    lines = (tmp_path / "trajectories" / "trajectories.jsonl").read_bytes().splitlines()
+    gold = {t.id: t.gold_hash for t in tasks}
+    for trajectory in map(orjson.loads, lines):
+        assert trajectory["final_hash"] == gold[trajectory["task_id"]], trajectory["task_id"]
+        assert trajectory["split"] == "dev"
+        assert trajectory["messages"][0] == {"role": "system", "content": env.domain.policy}

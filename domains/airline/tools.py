@@ -5,7 +5,9 @@ writes back what changed. Quirks kept on purpose (the probe replays pin them): a
 reservation reads "Error: user not found"; booking never takes seats off a flight; changing a
 reservation's flights never changes its cabin; gift card amounts are not rounded; a one-stop
 search prices the second leg with the first leg's date entry; new reservations are HATHAT,
-HATHAU, HATHAV, created 2024-05-15T15:00:00; certificates 3221322-3221324.
+HATHAU, HATHAV (a fourth replaces HATHAV), created 2024-05-15T15:00:00; certificates
+3221322-3221324 (a fourth is refused: τ-bench's tool returns None, which its environment cannot
+print).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ _INSERT_RESERVATION = Statement(
     ":user_id, :origin, :destination, :flight_type, :cabin, :created_at, :total_baggages, "
     ":nonfree_baggages, :insurance)"
 )
+_DELETE_RESERVATION = Statement('DELETE FROM "reservations" WHERE reservation_id = ?')
 _SET_RESERVATION = Statement(
     'UPDATE "reservations" SET total_baggages = :total_baggages, '
     "nonfree_baggages = :nonfree_baggages, status = :status WHERE reservation_id = :reservation_id"
@@ -207,6 +210,7 @@ async def book_reservation(db: Database, args: Args) -> str:
             await _set_amount(db, args["user_id"], method)
         elif method["source"] == "certificate":
             await db.execute(_DELETE_METHOD, (args["user_id"], method["id"]))
+    await db.execute(_DELETE_RESERVATION, (rid,))  # a fourth booking replaces HATHAV, as upstream
     await db.execute(
         _INSERT_RESERVATION, {k: v for k, v in reservation.items() if not isinstance(v, list)}
     )
@@ -328,7 +332,8 @@ async def send_certificate(db: Database, args: Args) -> str:
             return (
                 f"Certificate {pid} added to user {args['user_id']} with amount {args['amount']}."
             )
-    return "None"  # τ-bench's tool returns None once all three exist, printed as "None"
+    # τ-bench's tool returns None here, which its environment cannot turn into an observation.
+    raise ToolError(f"Error: user {args['user_id']} already holds certificates {CERTIFICATE_IDS}")
 
 
 async def get_reservation_details(db: Database, args: Args) -> str:
