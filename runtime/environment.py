@@ -48,6 +48,9 @@ class Domain:
     tools: Sequence[Tool[Any]]
     policy: str = ""
     seed: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    # How a call of a tool the domain lacks reads (name -> observation), when a domain must word
+    # it as the benchmark it reproduces does; by default it names the known tools.
+    unknown_tool: Callable[[str], str] | None = None
 
 
 def _table_of(model: type[SQLModel] | Table) -> Table:

@@ -170,12 +170,13 @@ class Fork:
         """Validate and run one tool call. Never raises for anything the model did."""
         tool = self.env.tools.get(name)
         if tool is None:
-            known = ", ".join(self.env.tools)
-            return Observation(
-                name,
-                f"Error: unknown tool {name!r}; known tools: {known}",
-                ToolErrorKind.UNKNOWN_TOOL,
+            worded = self.env.domain.unknown_tool
+            text = (
+                worded(name)
+                if worded is not None
+                else f"Error: unknown tool {name!r}; known tools: {', '.join(self.env.tools)}"
             )
+            return Observation(name, text, ToolErrorKind.UNKNOWN_TOOL)
         try:
             args = tool.parse(arguments)
         except ValidationError as exc:

@@ -62,3 +62,27 @@ async def test_probe_replay_reproduces_every_upstream_observation_and_hash(
         assert got == expected[got["task_index"]], task.id
         names |= {c.name for c in task.gold_calls}
     assert names == set(env.tools)  # every tool is exercised
+
+
+async def test_bad_calls_read_as_in_tau_bench(env: Environment) -> None:
+    """τ-bench calls `invoke(data, **arguments)` unvalidated: a misnamed or missing argument
+    reads Python's TypeError text, a wrong type whatever the tool's code raised."""
+    async with env.fork() as state:
+        cases = {
+            ("get_user_details", '{"user_id": "mia_li_3668", "foo": 1}'): (
+                "Error: GetUserDetails.invoke() got an unexpected keyword argument 'foo'"
+            ),
+            ("get_user_details", "{}"): (
+                "Error: GetUserDetails.invoke() missing 1 required positional argument: 'user_id'"
+            ),
+            ("update_reservation_baggages", '{"reservation_id": "4WQ150"}'): (
+                "Error: UpdateReservationBaggages.invoke() missing 3 required positional "
+                "arguments: 'total_baggages', 'nonfree_baggages', and 'payment_id'"
+            ),
+            ("get_reservation_details", '{"reservation_id": 7}'): "Error: user not found",
+            ("rebook_everything", "{}"): "Unknown action rebook_everything",
+        }
+        for (name, arguments), expected in cases.items():
+            obs = await state.call(name, arguments)
+            assert obs.content == expected
+        assert await state.state_hash() == env.initial_hash

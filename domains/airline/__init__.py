@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from agentscaler.domains.tau.tools import unknown_action
 from agentscaler.domains.tau.view import TauView
 from agentscaler.runtime import Domain
 
@@ -37,6 +38,7 @@ def airline() -> Domain:
         name="airline",
         tables=TABLES,
         tools=tools(),
+        unknown_tool=unknown_action,
         policy=(DATA / "policy.md").read_text(),
         seed=records.seed_rows(data["users"], data["flights"], data["reservations"]),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from agentscaler.domains.tau.tools import unknown_action
 from agentscaler.domains.tau.view import TauView
 from agentscaler.runtime import Domain
 
@@ -38,6 +39,7 @@ def retail() -> Domain:
         name="retail",
         tables=TABLES,
         tools=tools(),
+        unknown_tool=unknown_action,
         policy=(DATA / "policy.md").read_text(),
         seed=records.seed_rows(data["users"], data["orders"], data["products"]),
     )

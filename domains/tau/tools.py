@@ -1,17 +1,27 @@
-"""What τ-bench's domains share in their tools: the tool list from `get_info()` schemas, and
-the three tools that touch no data (calculate, think, transfer_to_human_agents)."""
+"""What τ-bench's domains share in their tools: the tool list from `get_info()` schemas, τ-bench's
+way of invoking a tool, and the three tools that touch no data (calculate, think,
+transfer_to_human_agents).
+
+τ-bench does not validate arguments against the schema: it calls the tool's
+`invoke(data, **arguments)` and reports any exception as "Error: {exception}". An agent that
+misnames an argument therefore reads Python's own TypeError text, and one that passes a wrong
+type reads whatever the tool's code raised. `TauArguments` accepts any JSON object and
+`invoked` reproduces those texts, so that agents see here what they would see in τ-bench.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic_core import SchemaValidator, core_schema
 
-from agentscaler.runtime import Database, JsonSchemaArguments, Tool, ToolError
+from agentscaler.runtime import Database, Tool, ToolError
 
 Args = dict[str, Any]
 Implementation = Callable[[Database, Args], Awaitable[str]]
@@ -67,18 +77,81 @@ COMMON: dict[str, Implementation] = {
 }
 
 
+class TauArguments:
+    """A tool's arguments as τ-bench takes them: any JSON object, shown with the tool's schema."""
+
+    _validator = SchemaValidator(core_schema.dict_schema(core_schema.str_schema()))
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = dict(schema)
+
+    def model_json_schema(self) -> dict[str, Any]:
+        return dict(self.schema)
+
+    def model_validate(self, obj: Any) -> Args:
+        value: Args = self._validator.validate_python(obj)
+        return value
+
+    def model_validate_json(self, json_data: str | bytes) -> Args:
+        value: Args = self._validator.validate_json(json_data)
+        return value
+
+
+def _listed(names: list[str]) -> str:
+    """CPython's list of missing argument names: 'a'; 'a' and 'b'; 'a', 'b', and 'c'."""
+    quoted = [f"'{n}'" for n in names]
+    if len(quoted) < 3:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def invoked(name: str, parameters: list[str], fn: Implementation) -> Implementation:
+    """`fn` called the way τ-bench calls `{ToolClass}.invoke(data, **arguments)`: Python's
+    TypeError text for an unknown or missing argument, "Error: {exception}" for a failure."""
+    qualname = "".join(w.capitalize() for w in name.split("_")) + ".invoke()"
+
+    @functools.wraps(fn)  # keeps the module: the build finds the tool's SQL through it
+    async def call(db: Database, args: Args) -> str:
+        unexpected = next((k for k in args if k not in parameters), None)
+        if unexpected is not None:
+            raise ToolError(f"Error: {qualname} got an unexpected keyword argument '{unexpected}'")
+        missing = [p for p in parameters if p not in args]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise ToolError(
+                f"Error: {qualname} missing {len(missing)} required positional "
+                f"argument{plural}: {_listed(missing)}"
+            )
+        try:
+            return await fn(db, args)
+        except ToolError:
+            raise
+        except Exception as exc:  # what τ-bench's environment does with any exception
+            raise ToolError(f"Error: {exc}") from exc
+
+    return call
+
+
+def unknown_action(name: str) -> str:
+    """τ-bench's observation for a tool it does not have."""
+    return f"Unknown action {name}"
+
+
 def load_tools(
     schemas: Path, implementations: Mapping[str, Implementation], writes: Collection[str]
 ) -> list[Tool[Args]]:
     """τ-bench's tools, in its order, each with its own name, description and JSON schema."""
     found = {**COMMON, **implementations}
-    return [
-        Tool(
-            name=spec["function"]["name"],
-            description=spec["function"]["description"],
-            args=JsonSchemaArguments(spec["function"]["parameters"]),
-            kind="write" if spec["function"]["name"] in writes else "read",
-            fn=found[spec["function"]["name"]],
+    tools = []
+    for spec in orjson.loads(schemas.read_bytes()):
+        name, parameters = spec["function"]["name"], spec["function"]["parameters"]
+        tools.append(
+            Tool(
+                name=name,
+                description=spec["function"]["description"],
+                args=TauArguments(parameters),
+                kind="write" if name in writes else "read",
+                fn=invoked(name, list(parameters.get("properties", {})), found[name]),
+            )
         )
-        for spec in orjson.loads(schemas.read_bytes())
-    ]
+    return tools
