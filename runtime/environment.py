@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,10 @@ class Domain:
     # How a call of a tool the domain lacks reads (name -> observation), when a domain must word
     # it as the benchmark it reproduces does; by default it names the known tools.
     unknown_tool: Callable[[str], str] | None = None
+    # Dual control, on the user's domain: after every successful tool call on either side, bring
+    # the user's state in line with the agent's, as sync(agent_fork, user_fork) (τ²-bench's
+    # telecom copies line status, roaming, data and bills onto the phone).
+    sync_from_agent: Callable[[Fork, Fork], Awaitable[None]] | None = None
 
 
 def _table_of(model: type[SQLModel] | Table) -> Table:

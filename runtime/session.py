@@ -137,11 +137,15 @@ class Session:
         self._tools_s = 0.0
         self._turns = 0
         self._tool_log: list[ToolCallRecord] = []
+        self._sync = user_env.domain.sync_from_agent if user_env is not None else None
+        self._agent_fork: Fork | None = None
+        self._user_fork: Fork | None = None
 
     async def run(self) -> Trajectory:
         started, t0 = time.time(), time.perf_counter()
         async with await self._fork_agent_env() as agent_fork:
             user_fork = self.user_env.fork() if self.user_env is not None else None
+            self._agent_fork, self._user_fork = agent_fork, user_fork
             try:
                 agent = _Side(
                     "agent",
@@ -324,6 +328,8 @@ class Session:
         else:
             obs = await side.fork.call(call.tool_name, call.args)
             content, error, changed = obs.content, obs.error, obs.changed
+            if obs.ok and self._sync and self._agent_fork and self._user_fork:
+                await self._sync(self._agent_fork, self._user_fork)
         elapsed = time.perf_counter() - t0
         self._tools_s += elapsed
         self._tool_log.append(

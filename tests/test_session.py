@@ -19,6 +19,7 @@ from agentscaler.runtime import (
     Environment,
     ErrorInjection,
     Event,
+    Fork,
     GoldAgent,
     GoldCall,
     ModelCalled,
@@ -279,3 +280,44 @@ async def test_special_tokens_are_escaped_for_hosts_that_tokenize_them(
     assert seen
     assert "<|im_start|>" not in seen[0]
     assert "im_start" in seen[0]
+
+
+class Synced(SQLModel, table=True):
+    __tablename__ = "ts_synced"
+    id: int = Field(primary_key=True)
+    agent_hash: str
+
+
+_MIRROR = Statement("UPDATE ts_synced SET agent_hash = ? WHERE id = 1")
+
+
+async def test_user_state_follows_the_agent_after_each_successful_call(
+    env: Environment, tasks: list[Task]
+) -> None:
+    """A user domain's `sync_from_agent` runs after every successful call on either side (not
+    after a failed one), with both forks: here it mirrors the agent's state hash."""
+    synced: list[str] = []
+
+    async def mirror(agent: Fork, user: Fork) -> None:
+        digest = await agent.state_hash()
+        synced.append(digest)
+        async with user.database() as db:
+            await db.execute(_MIRROR, (digest,))
+
+    phone = await Environment.build(
+        Domain(
+            name="synced_phone",
+            tables=[Synced],
+            tools=[],
+            seed={"ts_synced": [{"id": 1, "agent_hash": ""}]},
+            sync_from_agent=mirror,
+        )
+    )
+    task = tasks[6]
+    traj = await run(
+        task, env, gold(task, env, bad_argument=1.0), ScriptedUser(task), user_env=phone
+    )
+    ok_calls = [c for c in traj.tool_calls if c["error"] is None]
+    assert len(synced) == len(ok_calls) < len(traj.tool_calls)  # the bad call did not sync
+    assert synced[-1] == traj.final_hash
+    assert traj.user_final_hash != traj.user_initial_hash
