@@ -97,7 +97,7 @@ class TauArguments:
         return value
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
     """CPython's list of missing argument names: 'a'; 'a' and 'b'; 'a', 'b', and 'c'."""
     quoted = [f"'{n}'" for n in names]
     if len(quoted) < 3:
@@ -105,22 +105,24 @@ def _listed(names: list[str]) -> str:
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
 
 
-def invoked(name: str, parameters: list[str], fn: Implementation) -> Implementation:
-    """`fn` called the way τ-bench calls `{ToolClass}.invoke(data, **arguments)`: Python's
-    TypeError text for an unknown or missing argument, "Error: {exception}" for a failure."""
-    qualname = "".join(w.capitalize() for w in name.split("_")) + ".invoke()"
+def invoked(
+    qualname: str, parameters: list[str], required: list[str], fn: Implementation
+) -> Implementation:
+    """`fn` called the way τ-bench (and τ²-bench) call a tool method with the model's arguments
+    as keyword arguments: Python's TypeError text for an unknown or missing argument (naming the
+    method as `qualname`, e.g. "GetUserDetails.invoke()"), "Error: {exception}" for a failure."""
 
     @functools.wraps(fn)  # keeps the module: the build finds the tool's SQL through it
     async def call(db: Database, args: Args) -> str:
         unexpected = next((k for k in args if k not in parameters), None)
         if unexpected is not None:
             raise ToolError(f"Error: {qualname} got an unexpected keyword argument '{unexpected}'")
-        missing = [p for p in parameters if p not in args]
+        missing = [p for p in required if p not in args]
         if missing:
             plural = "s" if len(missing) > 1 else ""
             raise ToolError(
                 f"Error: {qualname} missing {len(missing)} required positional "
-                f"argument{plural}: {_listed(missing)}"
+                f"argument{plural}: {listed(missing)}"
             )
         try:
             return await fn(db, args)
@@ -130,6 +132,11 @@ def invoked(name: str, parameters: list[str], fn: Implementation) -> Implementat
             raise ToolError(f"Error: {exc}") from exc
 
     return call
+
+
+def _qualname(name: str) -> str:
+    """τ-bench's tool class method: get_user_details -> GetUserDetails.invoke()."""
+    return "".join(w.capitalize() for w in name.split("_")) + ".invoke()"
 
 
 def unknown_action(name: str) -> str:
@@ -145,13 +152,14 @@ def load_tools(
     tools = []
     for spec in orjson.loads(schemas.read_bytes()):
         name, parameters = spec["function"]["name"], spec["function"]["parameters"]
+        params = list(parameters.get("properties", {}))  # τ-bench's invoke() has no defaults
         tools.append(
             Tool(
                 name=name,
                 description=spec["function"]["description"],
                 args=TauArguments(parameters),
                 kind="write" if name in writes else "read",
-                fn=invoked(name, list(parameters.get("properties", {})), found[name]),
+                fn=invoked(_qualname(name), params, params, found[name]),
             )
         )
     return tools
