@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.messages import (
     ModelMessage,
@@ -42,6 +43,8 @@ from .trajectory import (
     Trajectory,
     to_chat_messages,
 )
+
+log = structlog.get_logger(__name__)
 
 Side = Literal["agent", "user"]
 
@@ -329,7 +332,11 @@ class Session:
             obs = await side.fork.call(call.tool_name, call.args)
             content, error, changed = obs.content, obs.error, obs.changed
             if obs.ok and self._sync and self._agent_fork and self._user_fork:
-                await self._sync(self._agent_fork, self._user_fork)
+                try:
+                    await self._sync(self._agent_fork, self._user_fork)
+                except Exception as exc:  # like a crashing tool: the call's recorded error
+                    log.warning("sync_crashed", task=self.task.id, error=repr(exc))
+                    content, error = f"Error: {exc}", ToolErrorKind.EXECUTION_ERROR
         elapsed = time.perf_counter() - t0
         self._tools_s += elapsed
         self._tool_log.append(

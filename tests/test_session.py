@@ -321,3 +321,21 @@ async def test_user_state_follows_the_agent_after_each_successful_call(
     assert len(synced) == len(ok_calls) < len(traj.tool_calls)  # the bad call did not sync
     assert synced[-1] == traj.final_hash
     assert traj.user_final_hash != traj.user_initial_hash
+
+
+async def test_a_crashing_sync_is_the_calls_recorded_error(
+    env: Environment, tasks: list[Task]
+) -> None:
+    """As τ²-bench reports it: the call that triggered a failing sync reads "Error: ..."."""
+
+    async def broken(agent: Fork, user: Fork) -> None:
+        raise ValueError("no line for this phone")
+
+    phone = await Environment.build(
+        Domain(name="broken_phone", tables=[Synced], tools=[], sync_from_agent=broken)
+    )
+    task = tasks[6]
+    traj = await run(task, env, gold(task, env), ScriptedUser(task), user_env=phone)
+    first = traj.tool_calls[0]
+    assert first["observation"] == "Error: no line for this phone"
+    assert first["error"] is ToolErrorKind.EXECUTION_ERROR
