@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import anyio
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -105,7 +105,15 @@ def _model_args(
 
 
 def _config(model: type[M], args: argparse.Namespace, **fixed: Any) -> M:
-    return model(**{f: fixed.get(f, getattr(args, f, None)) for f in model.model_fields})
+    """The config from the command line; a bad value names its flag."""
+    try:
+        return model(**{f: fixed.get(f, getattr(args, f, None)) for f in model.model_fields})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        flag = (
+            "--" + "-".join(str(p).replace("_", "-") for p in first["loc"]) if first["loc"] else ""
+        )
+        raise UserError(f"{flag or model.__name__}: {first['msg']}") from exc
 
 
 def _ingest_args(parser: argparse.ArgumentParser) -> None:
@@ -261,16 +269,22 @@ def _write_domains(builds: Sequence[DomainBuild], run_dir: Path) -> None:
 
 def run_build(args: argparse.Namespace, console: Console) -> int:
     """`pipeline build`: every construction stage in one go, then the summary table."""
+    graph_config, task_config = _config(GraphConfig, args), _config(TaskConfig, args)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     report, exclude = _ingest(args)
     timings["ingest"] = time.perf_counter() - start
-    graph = _graph(report.tools, _config(GraphConfig, args), args.run_dir)
+    graph = _graph(report.tools, graph_config, args.run_dir)
     timings["graph"] = time.perf_counter() - start - timings["ingest"]
     llm = None
     if args.llm_edges or args.llm_intents:
         if not args.llm:
             raise UserError("--llm-edges and --llm-intents need a model: --llm MODEL")
+        if args.llm_api_key != "unused" and not args.llm_base_url:
+            raise UserError(
+                "--llm-api-key applies to --llm-base-url servers; a provider's key comes from "
+                "its environment variable (OPENAI_API_KEY, ...)"
+            )
         llm = LLMConfig(
             model=args.llm,
             base_url=args.llm_base_url,
@@ -283,7 +297,7 @@ def run_build(args: argparse.Namespace, console: Console) -> int:
             graph.domains,
             report.tools,
             seed=args.seed,
-            tasks=_config(TaskConfig, args),
+            tasks=task_config,
             llm=llm,
             workers=args.workers,
             on_domain=advance,

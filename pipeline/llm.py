@@ -13,7 +13,9 @@ inferred edges or template intents, and the failure is counted in the build repo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import structlog
@@ -82,14 +84,21 @@ async def confirm_edges(model: Model, spec: DomainSpec) -> list[tuple[str, str]]
     return [(a, b) for (a, b, _), kept in zip(edges, keep, strict=True) if kept]
 
 
-def _values(task: Task) -> list[str]:
-    """The scalar argument values the user must pass on to the agent."""
-    out = []
-    for call in task.gold_calls:
-        for value in call.arguments.values():
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                out.append(str(value))
-    return out
+def _values(value: Any) -> list[str]:
+    """The scalar values, nested ones included, that the user must pass on to the agent."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _values(item)]
+    if isinstance(value, list | tuple):
+        return [v for item in value for v in _values(item)]
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return [str(value)]
+    return []
+
+
+def _mentions(text: str, value: str) -> bool:
+    """`value` as a whole token of `text` ("1" is not found in "10")."""
+    pattern = r"(?<![\w.])" + re.escape(value.lower()) + r"(?![\w]|\.\d)"
+    return re.search(pattern, text.lower()) is not None
 
 
 async def rewrite_intent(model: Model, task: Task) -> str | None:
@@ -97,7 +106,8 @@ async def rewrite_intent(model: Model, task: Task) -> str | None:
     agent = Agent(model, output_type=str, instructions=_INTENT)
     persona = f"User: {task.persona}\n" if task.persona else ""
     text = (await agent.run(f"{persona}Request: {task.intent}")).output.strip()
-    missing = [v for v in _values(task) if v.lower() not in text.lower()]
+    needed = _values([call.arguments for call in task.gold_calls])
+    missing = [v for v in needed if not _mentions(text, v)]
     return None if missing or not text else text
 
 

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from agentscaler.domains.check import valid_arguments
 from agentscaler.domains.compile import compile_domain
@@ -35,6 +35,12 @@ class TaskConfig(BaseModel):
     attempts: int = Field(default=60, ge=1)  # walks tried per domain before giving up
     write_share: float = Field(default=0.7, ge=0, le=1)  # walks that start at a write tool
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _calls_range(self) -> TaskConfig:
+        if self.min_calls > self.max_calls:
+            raise ValueError(f"min_calls {self.min_calls} exceeds max_calls {self.max_calls}")
+        return self
 
 
 def _sentence(text: str) -> str:

@@ -181,6 +181,8 @@ class Session:
                     self._user_settings,
                     _escapes(self.user_model),
                 )
+                if self._sync and user_fork:  # as τ²-bench: the phone starts in line too
+                    await self._sync(agent_fork, user_fork)
                 initial = await agent_fork.state_hash()
                 user_initial = await user_fork.state_hash() if user_fork else None
                 reason, error = TerminationReason.USER_STOP, None

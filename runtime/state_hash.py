@@ -32,7 +32,7 @@ from .sql import Database, Statement
 
 DIRTY_TABLE = "_agentscaler_dirty"
 Key = tuple[tuple[int, Any], ...]
-Entry = tuple[Key, int]  # (primary-key order, row digest as an integer)
+Entry = tuple[Key, int]  # (the row's primary key, ranked for sorting; its digest as an integer)
 _MOD = 1 << 512
 
 

@@ -154,8 +154,11 @@ def statements_of(fn: Callable[..., Any]) -> tuple[Statement, ...]:
         names = [f.__globals__.get(n) for n in code.co_names]
         cells = [c.cell_contents for c in (f.__closure__ or ()) if c.cell_contents is not None]
         for value in [*names, *cells]:
+            held = value.values() if isinstance(value, dict) else value
             if isinstance(value, Statement):
                 found[id(value)] = value
+            elif isinstance(value, dict | list | tuple):  # statements kept by table, say
+                found.update((id(s), s) for s in held if isinstance(s, Statement))
             elif inspect.isfunction(value) and value.__module__ == module:
                 visit(value)
 

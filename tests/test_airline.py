@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from agentscaler.domains.airline import AIRLINE_VIEW, DATA, airline, source_data
+from agentscaler.domains.tau.data_hash import data_hash
 from agentscaler.domains.tau.tasks import load_tau_tasks, replay_record
 from agentscaler.runtime import Environment
 
@@ -86,3 +87,40 @@ async def test_bad_calls_read_as_in_tau_bench(env: Environment) -> None:
             obs = await state.call(name, arguments)
             assert obs.content == expected
         assert await state.state_hash() == env.initial_hash
+
+
+async def test_caller_dicts_are_stored_as_they_came(env: Environment) -> None:
+    """τ-bench stores the caller's flight, passenger and payment dicts unvalidated: an extra key,
+    a missing one and a number where text was meant all read back as sent."""
+    args = {
+        "user_id": "mia_li_3668",
+        "origin": "PHL",
+        "destination": "LGA",
+        "flight_type": "one_way",
+        "cabin": "business",
+        "flights": [{"date": "2024-05-20", "flight_number": "HAT001", "cabin": "business"}],
+        "passengers": [{"first_name": "Mia", "last_name": 7}],
+        "payment_methods": [{"payment_id": "credit_card_4421486", "amount": 0}],
+        "total_baggages": 0,
+        "nonfree_baggages": 0,
+        "insurance": "no",
+    }
+    async with env.fork() as state:
+        refused = await state.call("book_reservation", args)
+        price = int(refused.content.split("total price is ")[1].split(",")[0])
+        args["payment_methods"][0]["amount"] = price
+        booked = await state.call("book_reservation", args)
+        assert booked.ok, booked.content
+        shown = await state.call("get_reservation_details", {"reservation_id": "HATHAT"})
+        assert shown.content == booked.content
+        record = json.loads(shown.content)
+        assert list(record["flights"][0]) == [
+            "date",
+            "flight_number",
+            "cabin",
+            "price",
+            "origin",
+            "destination",
+        ]
+        assert record["passengers"] == [{"first_name": "Mia", "last_name": 7}]
+        assert await AIRLINE_VIEW.data_hash(state) == data_hash(await AIRLINE_VIEW.data(state))

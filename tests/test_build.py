@@ -70,3 +70,11 @@ def test_model_passes_need_a_model(tmp_path: Path, capsys: pytest.CaptureFixture
     argv = ["build", "--corpus", str(SAMPLES), "--run-dir", str(tmp_path), "--llm-edges"]
     assert main(argv) == 2
     assert "--llm MODEL" in capsys.readouterr().out
+
+
+def test_bad_flags_name_themselves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["build", "--corpus", str(SAMPLES), "--run-dir", str(tmp_path), "--workers", "1"]
+    assert main([*argv, "--per-domain", "0"]) == 2
+    assert "--per-domain: Input should be greater than or equal to 1" in capsys.readouterr().out
+    assert main([*argv, "--min-calls", "5", "--max-calls", "2"]) == 2
+    assert "min_calls 5 exceeds max_calls 2" in capsys.readouterr().out

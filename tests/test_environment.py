@@ -189,10 +189,15 @@ async def test_nested_database_use_sees_the_same_connection(env: Environment) ->
                 "place_order", {"customer_id": "cus_ada", "isbn": "978-0262033848", "quantity": 1}
             )
         ).ok
+        count = Statement('SELECT COUNT(*) FROM "book_order"')
         async with state.database() as outer:
             keys = await state.changed_keys()  # absorbs through a nested database()
             async with state.database() as inner:
-                assert await inner.fetch_all(Statement("SELECT 1")) is not None
-            assert outer is not None
-        assert keys and await state.state_hash() == await state.full_state_hash()
+                seen_inside = (await inner.fetch_all(count))[0][0]
+            seen_outside = (await outer.fetch_all(count))[0][0]
+        async with env.fork() as fresh, fresh.database() as template:
+            before = (await template.fetch_all(count))[0][0]
+        assert seen_inside == seen_outside == before + 1
+        assert len(keys["book_order"]) == 1  # the new order (stock and balance changed too)
+        assert await state.state_hash() == await state.full_state_hash()
         assert await state.state_hash() != env.initial_hash

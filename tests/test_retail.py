@@ -109,3 +109,17 @@ async def test_sessions_run_unchanged_on_tau_bench_tasks(env: Environment, tmp_p
         assert trajectory["final_hash"] == gold[trajectory["task_id"]], trajectory["task_id"]
         assert trajectory["split"] == "dev"
         assert trajectory["messages"][0] == {"role": "system", "content": env.domain.policy}
+
+
+async def test_tool_arguments_are_stored_as_they_came(env: Environment) -> None:
+    """τ-bench stores a tool's arguments unvalidated: a zip code sent as a number and an empty
+    second address line read back as sent, in the observation, the data and its hash."""
+    address = {"address1": "1 A St", "address2": None, "city": "X", "state": "CA", "country": "USA"}
+    async with env.fork() as state:
+        changed = await state.call(
+            "modify_user_address", {"user_id": "noah_brown_6181", **address, "zip": 12345}
+        )
+        assert '"address2": null' in changed.content and '"zip": 12345' in changed.content
+        shown = await state.call("get_user_details", {"user_id": "noah_brown_6181"})
+        assert shown.content == changed.content
+        assert await RETAIL_VIEW.data_hash(state) == data_hash(await RETAIL_VIEW.data(state))

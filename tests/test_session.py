@@ -294,8 +294,9 @@ _MIRROR = Statement("UPDATE ts_synced SET agent_hash = ? WHERE id = 1")
 async def test_user_state_follows_the_agent_after_each_successful_call(
     env: Environment, tasks: list[Task]
 ) -> None:
-    """A user domain's `sync_from_agent` runs after every successful call on either side (not
-    after a failed one), with both forks: here it mirrors the agent's state hash."""
+    """A user domain's `sync_from_agent` runs once as the session starts, then after every
+    successful call on either side (not after a failed one), with both forks: here it mirrors
+    the agent's state hash onto the phone."""
     synced: list[str] = []
 
     async def mirror(agent: Fork, user: Fork) -> None:
@@ -307,28 +308,36 @@ async def test_user_state_follows_the_agent_after_each_successful_call(
     phone = await Environment.build(
         Domain(
             name="synced_phone",
-            tables=[Synced],
-            tools=[],
-            seed={"ts_synced": [{"id": 1, "agent_hash": ""}]},
+            tables=[Phone, Synced],
+            tools=[turn_off_airplane_mode],
+            seed={
+                "ts_phone": [{"id": 1, "airplane_mode": True}],
+                "ts_synced": [{"id": 1, "agent_hash": ""}],
+            },
             sync_from_agent=mirror,
         )
     )
-    task = tasks[6]
-    traj = await run(
-        task, env, gold(task, env, bad_argument=1.0), ScriptedUser(task), user_env=phone
-    )
+    user_call = GoldCall(name="turn_off_airplane_mode", requestor="user")
+    task = tasks[6].model_copy(update={"gold_calls": (user_call, *tasks[6].gold_calls)})
+    agent = gold(task, env, bad_argument=1.0)
+    traj = await run(task, env, agent, ScriptedUser(task), user_env=phone)
+    sides = {c["side"] for c in traj.tool_calls if c["error"] is None}
     ok_calls = [c for c in traj.tool_calls if c["error"] is None]
-    assert len(synced) == len(ok_calls) < len(traj.tool_calls)  # the bad call did not sync
-    assert synced[-1] == traj.final_hash
-    assert traj.user_final_hash != traj.user_initial_hash
+    assert sides == {"user", "agent"}
+    assert len(synced) == 1 + len(ok_calls) < 1 + len(traj.tool_calls)  # not after the bad call
+    assert synced[0] == env.initial_hash and synced[-1] == traj.final_hash
 
 
 async def test_a_crashing_sync_is_the_calls_recorded_error(
     env: Environment, tasks: list[Task]
 ) -> None:
     """As τ²-bench reports it: the call that triggered a failing sync reads "Error: ..."."""
+    starts: list[None] = []
 
     async def broken(agent: Fork, user: Fork) -> None:
+        if not starts:  # the session's first sync succeeds
+            starts.append(None)
+            return
         raise ValueError("no line for this phone")
 
     phone = await Environment.build(

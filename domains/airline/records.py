@@ -87,9 +87,11 @@ PAYMENT = ("payment_id", "amount")
 
 
 def ordered(row: Row, keys: tuple[str, ...]) -> Record:
-    """The row's values under `keys`, or under the key order recorded with the row."""
+    """The row as its dict: under `keys`, or the key order recorded with it (its extra keys'
+    values from `extra`)."""
     order = orjson.loads(row["keys"]) if row.get("keys") else keys
-    return {k: row[k] for k in order}
+    extra = orjson.loads(row["extra"]) if row.get("extra") else {}
+    return {k: row[k] if k in keys else extra[k] for k in order}
 
 
 def passenger_record(row: Row) -> Record:

@@ -104,37 +104,44 @@ class Reservation(AirlineTable, table=True):
     status: str | None = None  # set by cancel_reservation, after every other key
 
 
+# A reservation's flights, passengers and payments: rows written by a tool hold the caller's
+# dicts as they came (τ-bench stores them unvalidated): `keys` is their key order (JSON list)
+# when it is not τ-bench's data order, `extra` their keys beyond the known ones (JSON object),
+# and a known key the caller left out is NULL and absent from `keys`.
+
+
 class ReservationFlight(AirlineTable, table=True):
     __tablename__ = "reservation_flights"
     reservation_id: str = Field(primary_key=True)
     position: int = Field(primary_key=True)
-    origin: str
-    destination: str
-    flight_number: str
-    date: str
-    price: int | float = Field(sa_type=Number)
-    # Key order (JSON list) when not τ-bench's data order: a tool builds these from the
-    # caller's dicts and appends what it computes (flight_number, date, price, origin, ...).
+    origin: str | None = Field(default=None, sa_type=Number)
+    destination: str | None = Field(default=None, sa_type=Number)
+    flight_number: str | None = Field(default=None, sa_type=Number)
+    date: str | None = Field(default=None, sa_type=Number)
+    price: int | float | None = Field(default=None, sa_type=Number)
     keys: str | None = None
+    extra: str | None = None
 
 
 class ReservationPassenger(AirlineTable, table=True):
     __tablename__ = "reservation_passengers"
     reservation_id: str = Field(primary_key=True)
     position: int = Field(primary_key=True)
-    first_name: str
-    last_name: str
-    dob: str
-    keys: str | None = None  # as in reservation_flights: the caller's key order
+    first_name: str | None = Field(default=None, sa_type=Number)
+    last_name: str | None = Field(default=None, sa_type=Number)
+    dob: str | None = Field(default=None, sa_type=Number)
+    keys: str | None = None
+    extra: str | None = None
 
 
 class ReservationPayment(AirlineTable, table=True):
     __tablename__ = "reservation_payments"
     reservation_id: str = Field(primary_key=True)
     position: int = Field(primary_key=True)
-    payment_id: str
-    amount: int | float = Field(sa_type=Number)
-    keys: str | None = None  # as in reservation_flights: the caller's key order
+    payment_id: str | None = Field(default=None, sa_type=Number)
+    amount: int | float | None = Field(default=None, sa_type=Number)
+    keys: str | None = None
+    extra: str | None = None
 
 
 TABLES: list[type[AirlineTable]] = [
@@ -149,15 +156,3 @@ TABLES: list[type[AirlineTable]] = [
     ReservationPassenger,
     ReservationPayment,
 ]
-OWNER: dict[str, str] = {
-    "users": "users",
-    "payment_methods": "users",
-    "saved_passengers": "users",
-    "user_reservations": "users",
-    "flights": "flights",
-    "flight_dates": "flights",
-    "reservations": "reservations",
-    "reservation_flights": "reservations",
-    "reservation_passengers": "reservations",
-    "reservation_payments": "reservations",
-}

@@ -52,7 +52,6 @@ CERTIFICATE_IDS = (3221322, 3221323, 3221324)
 
 _FROM = Statement('SELECT flight_number FROM "flights" WHERE origin = ? ORDER BY rowid')
 _TO = Statement('SELECT flight_number FROM "flights" WHERE destination = ? ORDER BY rowid')
-_FLIGHT_DATE = Statement('SELECT * FROM "flight_dates" WHERE flight_number = ? AND date = ?')
 _RESERVATION_EXISTS = Statement('SELECT 1 FROM "reservations" WHERE reservation_id = ?')
 _INSERT_RESERVATION = Statement(
     'INSERT INTO "reservations" (reservation_id, user_id, origin, destination, flight_type, '
@@ -72,16 +71,17 @@ _CLEAR = {
 _ADD = {
     "reservation_flights": Statement(
         'INSERT INTO "reservation_flights" (reservation_id, position, origin, destination, '
-        "flight_number, date, price, keys) VALUES (:reservation_id, :position, :origin, "
-        ":destination, :flight_number, :date, :price, :keys)"
+        "flight_number, date, price, keys, extra) VALUES (:reservation_id, :position, :origin, "
+        ":destination, :flight_number, :date, :price, :keys, :extra)"
     ),
     "reservation_passengers": Statement(
         'INSERT INTO "reservation_passengers" (reservation_id, position, first_name, last_name, '
-        "dob, keys) VALUES (:reservation_id, :position, :first_name, :last_name, :dob, :keys)"
+        "dob, keys, extra) VALUES (:reservation_id, :position, :first_name, :last_name, :dob, "
+        ":keys, :extra)"
     ),
     "reservation_payments": Statement(
-        'INSERT INTO "reservation_payments" (reservation_id, position, payment_id, amount, keys) '
-        "VALUES (:reservation_id, :position, :payment_id, :amount, :keys)"
+        'INSERT INTO "reservation_payments" (reservation_id, position, payment_id, amount, keys, '
+        "extra) VALUES (:reservation_id, :position, :payment_id, :amount, :keys, :extra)"
     ),
 }
 _SET_AMOUNT = Statement(
@@ -128,9 +128,17 @@ async def _write_children(db: Database, reservation: Record, lists: tuple[str, .
         await db.execute(_CLEAR[table], (rid,))
         for position, item in enumerate(reservation[key]):
             keys = None if tuple(item) == default else orjson.dumps(list(item)).decode()
+            extra = {k: v for k, v in item.items() if k not in default}
             values = {k: item.get(k) for k in default}
             await db.execute(
-                _ADD[table], {"reservation_id": rid, "position": position, **values, "keys": keys}
+                _ADD[table],
+                {
+                    "reservation_id": rid,
+                    "position": position,
+                    **values,
+                    "keys": keys,
+                    "extra": orjson.dumps(extra).decode() if extra else None,
+                },
             )
 
 
@@ -142,10 +150,11 @@ async def _set_amount(db: Database, user_id: str, method: Record) -> None:
 
 async def _priced(db: Database, flight: Record, cabin: str, passengers: int) -> None:
     """Check one requested flight and set its price, origin and destination (τ-bench's order)."""
-    number, date = flight["flight_number"], flight["date"]
+    number = flight["flight_number"]
     info = await records.FLIGHTS.record(db, number)
     if info is None:
         raise ToolError(f"Error: flight {number} not found")
+    date = flight["date"]
     entry = info["dates"].get(date)
     if entry is None:
         raise ToolError(f"Error: flight {number} not found on date {date}")

@@ -23,12 +23,13 @@ class User(RetailTable, table=True):
     user_id: str = Field(primary_key=True)
     first_name: str
     last_name: str
-    address1: str
-    address2: str
-    city: str
-    country: str
-    state: str
-    zip: str
+    # Address fields hold what a caller sent (τ-bench stores tool arguments unvalidated).
+    address1: str | None = Field(default=None, sa_type=Number)
+    address2: str | None = Field(default=None, sa_type=Number)
+    city: str | None = Field(default=None, sa_type=Number)
+    country: str | None = Field(default=None, sa_type=Number)
+    state: str | None = Field(default=None, sa_type=Number)
+    zip: str | None = Field(default=None, sa_type=Number)
     # τ-bench's data lists country before state; its address-changing tools write state first.
     address_state_first: bool = False
     email: str
@@ -56,12 +57,13 @@ class Order(RetailTable, table=True):
     __tablename__ = "orders"
     order_id: str = Field(primary_key=True)
     user_id: str
-    address1: str
-    address2: str
-    city: str
-    country: str
-    state: str
-    zip: str
+    # Address fields hold what a caller sent (τ-bench stores tool arguments unvalidated).
+    address1: str | None = Field(default=None, sa_type=Number)
+    address2: str | None = Field(default=None, sa_type=Number)
+    city: str | None = Field(default=None, sa_type=Number)
+    country: str | None = Field(default=None, sa_type=Number)
+    state: str | None = Field(default=None, sa_type=Number)
+    zip: str | None = Field(default=None, sa_type=Number)
     address_state_first: bool = False
     status: str
     # Set by the tools, in this order after payment_history, when they apply.

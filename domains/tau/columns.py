@@ -8,10 +8,10 @@ from sqlalchemy.types import UserDefinedType
 
 
 class Number(UserDefinedType[Any]):
-    """A JSON number kept as given. SQLite stores a value by its column's affinity: NUMERIC would
-    turn a gift card balance of 100.0 into 100, REAL would turn 100 into 100.0, and τ-bench's hash
-    (and its JSON) tells them apart. A BLOB-affinity column stores a Python int as INTEGER and a
-    float as REAL."""
+    """A JSON scalar kept as given. SQLite stores a value by its column's affinity: NUMERIC would
+    turn a gift card balance of 100.0 into 100, REAL would turn 100 into 100.0, TEXT a zip code
+    passed as 12345 into "12345", and τ-bench's hash (and its JSON) tells them apart. A
+    BLOB-affinity column stores a Python int as INTEGER, a float as REAL, a str as TEXT."""
 
     cache_ok = True
 

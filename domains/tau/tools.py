@@ -26,6 +26,7 @@ from agentscaler.runtime import Database, Tool, ToolError
 Args = dict[str, Any]
 Implementation = Callable[[Database, Args], Awaitable[str]]
 
+MAX_EXPONENT = 1000
 _OPERATORS: dict[type, Callable[..., Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -46,7 +47,11 @@ def _evaluate(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+            # τ-bench's eval would compute 9**9**9 for minutes, stalling every session here.
+            raise ValueError(f"exponent {right} is too large")
+        return _OPERATORS[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
         return _OPERATORS[type(node.op)](_evaluate(node.operand))
     raise TypeError(f"unsupported expression {ast.dump(node)}")

@@ -7,6 +7,7 @@ key column is the id of the record it belongs to.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 from agentscaler.runtime import Environment, Fork
@@ -19,7 +20,9 @@ class TauView:
     def __init__(self, collections: Sequence[Collection]) -> None:
         self.collections = {c.name: c for c in collections}
         self.owner = {t: c for c in collections for t in c.tables}
-        self._hashers: dict[int, tuple[Environment, DataHasher]] = {}
+        self._hashers: weakref.WeakKeyDictionary[Environment, DataHasher] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def data(self, state: Fork) -> dict[str, dict[str, Record]]:
         """The fork's data in τ-bench's structure."""
@@ -27,23 +30,23 @@ class TauView:
             return await export(db, list(self.collections.values()))
 
     async def _hasher(self, env: Environment) -> DataHasher:
-        cached = self._hashers.get(id(env))
-        if cached is None or cached[0] is not env:
+        """The template's renderings, kept while the environment lives."""
+        hasher = self._hashers.get(env)
+        if hasher is None:
             async with env.fork() as fresh:
-                cached = (env, DataHasher(await self.data(fresh)))
-            self._hashers[id(env)] = cached
-        return cached[1]
+                hasher = self._hashers[env] = DataHasher(await self.data(fresh))
+        return hasher
 
     async def data_hash(self, state: Fork) -> str:
         """τ-bench's hash of the fork's data, equal to `data_hash(await self.data(state))`."""
         hasher = await self._hasher(state.env)
         changed: dict[str, dict[str, Record | None]] = {}
-        touched = await state.changed_keys()  # before borrowing the database: no nesting
+        touched = await state.changed_keys()
         async with state.database() as db:
             for table, keys in touched.items():
                 collection = self.owner[table]
                 for key in keys:
-                    record_id = str(key[0])
+                    record_id = key[0]
                     if record_id not in changed.setdefault(collection.name, {}):
                         found = await collection.record(db, record_id)
                         changed[collection.name][record_id] = found
