@@ -52,11 +52,16 @@ class JsonSchemaArguments:
     Quacks like a pydantic model class where `Tool` needs it (`model_json_schema`,
     `model_validate`, `model_validate_json`), and raises the same `ValidationError`.
     Required properties must be present; optional ones may be absent or null; others are
-    refused, as a pydantic model with `extra="forbid"` would.
+    refused, as a pydantic model with `extra="forbid"` would. With `validate=False` any JSON
+    object passes as it came, for tools that check their own arguments the way the benchmark
+    they reproduce does (τ-bench calls tools unvalidated).
     """
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    def __init__(self, schema: Mapping[str, Any], *, validate: bool = True) -> None:
         self.schema = dict(schema)
+        if not validate:
+            self._validator = SchemaValidator(core_schema.dict_schema(core_schema.str_schema()))
+            return
         props = schema.get("properties") or {}
         required = set(schema.get("required") or ())
         fields = {

@@ -33,10 +33,10 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def address_columns(address: Mapping[str, str]) -> dict[str, Any]:
+def address_columns(address: Mapping[str, str], owner: str = "") -> dict[str, Any]:
     keys = tuple(address)
     if keys not in (_ADDRESS, _ADDRESS_STATE_FIRST):
-        raise ValueError(f"address keys {keys} are not τ-bench's")
+        raise ValueError(f"{owner}: address keys {keys} are not τ-bench's")
     return {**address, "address_state_first": keys == _ADDRESS_STATE_FIRST}
 
 
@@ -55,7 +55,7 @@ def seed_rows(
             {
                 "user_id": user_id,
                 **user["name"],
-                **address_columns(user["address"]),
+                **address_columns(user["address"], f"user {user_id}"),
                 "email": user["email"],
             }
         )
@@ -72,7 +72,7 @@ def seed_rows(
             {
                 "order_id": order_id,
                 "user_id": order["user_id"],
-                **address_columns(order["address"]),
+                **address_columns(order["address"], f"order {order_id}"),
                 "status": order["status"],
                 **{k: _json(v) if k in JSON_LISTS else v for k, v in extras.items()},
             }

@@ -5,8 +5,8 @@ transfer_to_human_agents).
 τ-bench does not validate arguments against the schema: it calls the tool's
 `invoke(data, **arguments)` and reports any exception as "Error: {exception}". An agent that
 misnames an argument therefore reads Python's own TypeError text, and one that passes a wrong
-type reads whatever the tool's code raised. `TauArguments` accepts any JSON object and
-`invoked` reproduces those texts, so that agents see here what they would see in τ-bench.
+type reads whatever the tool's code raised. Arguments are taken unvalidated
+(`JsonSchemaArguments(schema, validate=False)`) and `invoked` reproduces those texts, so that agents see here what they would see in τ-bench.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic_core import SchemaValidator, core_schema
 
-from agentscaler.runtime import Database, Tool, ToolError
+from agentscaler.runtime import Database, JsonSchemaArguments, Tool, ToolError, UserError
 
 Args = dict[str, Any]
 Implementation = Callable[[Database, Args], Awaitable[str]]
@@ -82,26 +81,6 @@ COMMON: dict[str, Implementation] = {
 }
 
 
-class TauArguments:
-    """A tool's arguments as τ-bench takes them: any JSON object, shown with the tool's schema."""
-
-    _validator = SchemaValidator(core_schema.dict_schema(core_schema.str_schema()))
-
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.schema = dict(schema)
-
-    def model_json_schema(self) -> dict[str, Any]:
-        return dict(self.schema)
-
-    def model_validate(self, obj: Any) -> Args:
-        value: Args = self._validator.validate_python(obj)
-        return value
-
-    def model_validate_json(self, json_data: str | bytes) -> Args:
-        value: Args = self._validator.validate_json(json_data)
-        return value
-
-
 def listed(names: list[str]) -> str:
     """CPython's list of missing argument names: 'a'; 'a' and 'b'; 'a', 'b', and 'c'."""
     quoted = [f"'{n}'" for n in names]
@@ -158,11 +137,13 @@ def load_tools(
     for spec in orjson.loads(schemas.read_bytes()):
         name, parameters = spec["function"]["name"], spec["function"]["parameters"]
         params = list(parameters.get("properties", {}))  # τ-bench's invoke() has no defaults
+        if name not in found:
+            raise UserError(f"{schemas}: tool {name!r} has no implementation")
         tools.append(
             Tool(
                 name=name,
                 description=spec["function"]["description"],
-                args=TauArguments(parameters),
+                args=JsonSchemaArguments(parameters, validate=False),
                 kind="write" if name in writes else "read",
                 fn=invoked(_qualname(name), params, params, found[name]),
             )

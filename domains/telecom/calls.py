@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from agentscaler.domains.tau.tools import Args, TauArguments, invoked
+from agentscaler.domains.tau.tools import Args, invoked
 from agentscaler.domains.tau.tools import Implementation as TauImplementation
-from agentscaler.runtime import Database, Tool
+from agentscaler.runtime import Database, JsonSchemaArguments, Tool
 
 # An implementation takes the database and the call's arguments as keyword arguments.
 Implementation = Callable[..., Awaitable[Any]]
@@ -85,7 +85,7 @@ def load_tools(
             Tool(
                 name=name,
                 description=spec["description"],
-                args=TauArguments(parameters),
+                args=JsonSchemaArguments(parameters, validate=False),
                 kind="write" if entry["tool_type"] == "write" else "read",
                 fn=invoked(
                     f"{owner}.{name}()",
