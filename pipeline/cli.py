@@ -23,8 +23,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agentscaler.domains.spec import DomainSpec
-from agentscaler.domains.tau.tasks import load_tau_tasks, replay_record
-from agentscaler.domains.vertical import VERTICAL
+from agentscaler.domains.vertical import REPLAYERS
 from agentscaler.pipeline.build import DomainBuild, build_domains
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
@@ -168,10 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _model_args(tasks_cmd, TaskConfig)
     _workers_arg(tasks_cmd)
     replay_cmd = sub.add_parser(
-        "replay", help="replay τ-bench-format tasks' gold actions on a vertical domain"
+        "replay", help="replay a benchmark task file's gold actions on a vertical domain"
     )
-    replay_cmd.add_argument("--domain", choices=sorted(VERTICAL), required=True)
-    replay_cmd.add_argument("--tasks", type=Path, required=True, help="τ-bench task JSONL")
+    replay_cmd.add_argument("--domain", choices=sorted(REPLAYERS), required=True)
+    replay_cmd.add_argument(
+        "--tasks", type=Path, required=True, help="τ-bench task JSONL, or τ²-bench tasks (telecom)"
+    )
     replay_cmd.add_argument("--out", type=Path, required=True, help="one JSON line per task")
     replay_cmd.add_argument("--split", help="recorded in each line (default: from the file name)")
     for p in (parser, run, build, ingest_cmd, graph_cmd, domains_cmd, tasks_cmd):
@@ -223,7 +224,7 @@ def _load(run_dir: Path, stage: str, model: type[M]) -> list[M]:
 
 
 @contextmanager
-def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[], None]]:
+def _bar(console: Console, label: str, total: int | None) -> Iterator[Callable[[], None]]:
     """A rich progress bar; yields the function that advances it by one.
 
     It redraws on each advance rather than from a refresh thread: a process with one thread
@@ -321,32 +322,18 @@ def run_build(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_replay(args: argparse.Namespace, console: Console) -> int:
-    """`pipeline replay`: each task's gold actions on a fresh database, in the shape of
-    τ-bench's replay records (observations, initial and final data hash, db_changed)."""
+    """`pipeline replay`: each task's gold actions on a fresh database, as the benchmark's own
+    replay records (τ-bench: observations, initial and final data hash, db_changed; τ²-bench
+    telecom: both databases, every observation, the env assertions)."""
     if not args.tasks.is_file():
         raise UserError(f"{args.tasks} is not a file")
     split = args.split or next(
         (s for s in ("train", "dev", "test") if s in args.tasks.stem), args.tasks.stem
     )
-    tasks = load_tau_tasks(args.tasks, args.domain, split)
-    make, view = VERTICAL[args.domain]
-
-    async def replay(advance: Callable[[], None]) -> list[dict[str, Any]]:
-        env = await Environment.build(make())
-        out = []
-        for task in tasks:
-            out.append(await replay_record(env, view, task))
-            advance()
-        return out
-
-    with _bar(console, "replay", len(tasks)) as advance:
-        lines = anyio.run(replay, advance)
+    with _bar(console, "replay", None) as advance:
+        lines = anyio.run(REPLAYERS[args.domain], args.tasks, split, advance)
     write_atomic(args.out, b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    changed = sum(line["db_changed"] for line in lines)
-    console.print(
-        f"replay: {len(lines)} tasks of {args.domain} ({changed} change the data) -> {args.out}",
-        soft_wrap=True,
-    )
+    console.print(f"replay: {len(lines)} tasks of {args.domain} -> {args.out}", soft_wrap=True)
     return 0
 
 

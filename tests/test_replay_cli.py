@@ -9,10 +9,13 @@ import pytest
 
 from agentscaler.domains.retail import DATA
 from agentscaler.domains.tau.tasks import load_tau_tasks
+from agentscaler.domains.telecom.replay import task_of
 from agentscaler.pipeline.cli import main
 from agentscaler.runtime import UserError
 
-REPLAY = Path(__file__).parent / "data" / "derived" / "tau-bench_gold_replay_dev.jsonl"
+DERIVED = Path(__file__).parent / "data" / "derived"
+REPLAY = DERIVED / "tau-bench_gold_replay_dev.jsonl"
+TELECOM = DERIVED / "tau2-telecom_gold_replay_small.jsonl"
 
 
 def test_replay_cli_writes_upstream_shaped_lines(tmp_path: Path) -> None:
@@ -39,3 +42,19 @@ def test_a_bad_task_line_names_file_and_line(tmp_path: Path) -> None:
         main(["replay", "--domain", "retail", "--tasks", str(bad), "--out", str(tmp_path / "o")])
         == 2
     )
+
+
+def test_replay_cli_reproduces_telecom_records(tmp_path: Path) -> None:
+    """`pipeline replay --domain telecom` on τ² tasks (here rebuilt from the small replay file)."""
+    records = [orjson.loads(line) for line in TELECOM.read_bytes().splitlines()]
+    tasks = tmp_path / "tasks_small.json"
+    tasks.write_bytes(orjson.dumps([task_of(r) for r in records]))
+    out = tmp_path / "replay.jsonl"
+    argv = ["replay", "--domain", "telecom", "--tasks", str(tasks), "--out", str(out)]
+    assert main([*argv, "--split", "small"]) == 0
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(lines) == len(records) == 20
+    for line, record in zip(lines, records, strict=True):
+        assert line["source_file"] == "tasks_small.json"
+        ours = {k: v for k, v in line.items() if k not in ("source_file", "splits")}
+        assert ours == {k: v for k, v in record.items() if k not in ("source_file", "splits")}

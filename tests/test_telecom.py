@@ -12,7 +12,7 @@ import pytest
 
 from agentscaler.domains.telecom import agent_dump, policy, telecom, telecom_user, user_dump
 from agentscaler.domains.telecom.calls import upstream_tools
-from agentscaler.domains.telecom.replay import replay_record, respond, set_state
+from agentscaler.domains.telecom.replay import replay_record, respond, set_state, task_of
 from agentscaler.runtime import Environment
 
 pytestmark = pytest.mark.anyio
@@ -32,28 +32,6 @@ async def envs() -> tuple[Environment, Environment]:
 
 def _records() -> list[dict[str, Any]]:
     return [orjson.loads(line) for path in REPLAYS for line in path.read_bytes().splitlines()]
-
-
-def _task(record: dict[str, Any]) -> dict[str, Any]:
-    """The τ² task a replay record was made from (its inputs)."""
-    return {
-        "id": record["task_id"],
-        "initial_state": {
-            "initialization_data": record["initialization_data"],
-            "initialization_actions": record["initialization_actions"],
-        },
-        "evaluation_criteria": {
-            "actions": [
-                {k: a[k] for k in ("action_id", "requestor", "name", "arguments", "compare_args")}
-                for a in record["actions"]
-            ],
-            "env_assertions": [
-                {k: a[k] for k in ("env_type", "func_name", "arguments", "assert_value")}
-                for a in record["env_assertions"]
-            ],
-            "reward_basis": record["reward_basis"],
-        },
-    }
 
 
 def _record(task_id: str) -> dict[str, Any]:
@@ -107,7 +85,7 @@ async def test_gold_replays_reproduce_every_record(envs: tuple[Environment, Envi
     records = _records()
     assert len(records) == 94
     for record in records:
-        got = await replay_record(*envs, _task(record), record["source_file"], record["splits"])
+        got = await replay_record(*envs, task_of(record), record["source_file"], record["splits"])
         assert got["initial"] == record["initial"], record["task_id"]
         assert got["actions"] == record["actions"], record["task_id"]
         assert got["final"] == record["final"], record["task_id"]

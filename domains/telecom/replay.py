@@ -9,12 +9,16 @@ record of `tau2-telecom_gold_replay_*.jsonl`, the evaluator's cross-check includ
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from agentscaler.domains.tau.collections import Record
-from agentscaler.runtime import Environment, Fork
+import orjson
 
-from . import agent_dump, sync, tau2_hash, tools, user_dump, user_tools
+from agentscaler.domains.tau.collections import Record
+from agentscaler.runtime import Environment, Fork, UserError
+
+from . import agent_dump, sync, tau2_hash, telecom, telecom_user, tools, user_dump, user_tools
 
 TAU2_COMMIT = "a2c024725189473d2d7cea3a5cfdbcc67478e41f"
 
@@ -177,5 +181,59 @@ async def replay_record(
             "evaluator_gold_env_user_db_hash": gold["user_db_hash"],
             "evaluator_gold_env_errors": gold_errors,
             "gold_env_matches_replay_final": gold == final_hashes,
+        },
+    }
+
+
+def load_tau2_tasks(path: Path) -> list[Record]:
+    """τ²-bench tasks from a JSON list (its tasks.json) or JSON lines; a bad file says where."""
+    data = path.read_bytes()
+    try:
+        loaded = orjson.loads(data)
+        tasks = loaded if isinstance(loaded, list) else [loaded]
+    except orjson.JSONDecodeError:
+        tasks = []
+        for no, line in enumerate(data.splitlines(), 1):
+            try:
+                tasks.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise UserError(f"{path}, line {no}: {exc}") from exc
+    for i, task in enumerate(tasks):
+        missing = {"id", "initial_state", "evaluation_criteria"} - set(task)
+        if missing:
+            raise UserError(f"{path}, task {i}: missing {sorted(missing)}")
+    return tasks
+
+
+async def replay_file(path: Path, split: str, advance: Callable[[], None]) -> list[Record]:
+    """Every task of a τ² telecom task file replayed, as its gold replay records."""
+    tasks = load_tau2_tasks(path)
+    agent_env = await Environment.build(telecom())
+    user_env = await Environment.build(telecom_user())
+    out = []
+    for task in tasks:
+        out.append(await replay_record(agent_env, user_env, task, path.name, [split]))
+        advance()
+    return out
+
+
+def task_of(record: Record) -> Record:
+    """The τ² task a replay record was made from (its inputs): replay files carry their tasks."""
+    return {
+        "id": record["task_id"],
+        "initial_state": {
+            "initialization_data": record["initialization_data"],
+            "initialization_actions": record["initialization_actions"],
+        },
+        "evaluation_criteria": {
+            "actions": [
+                {k: a[k] for k in ("action_id", "requestor", "name", "arguments", "compare_args")}
+                for a in record["actions"]
+            ],
+            "env_assertions": [
+                {k: a[k] for k in ("env_type", "func_name", "arguments", "assert_value")}
+                for a in record["env_assertions"]
+            ],
+            "reward_basis": record["reward_basis"],
         },
     }
