@@ -24,18 +24,27 @@ from .scheduler import RunSummary, Scheduler, SchedulerConfig
 from .session import Session, SessionLimits
 from .sink import TrajectorySink
 from .sql import Database, FileDatabase, MemoryDatabase, Statement
-from .task import GoldCall, Task, assign_split, load_tasks, with_gold_hash
+from .task import EnvAssertion, EnvCall, GoldCall, Task, assign_split, load_tasks, with_gold_hash
 from .tools import Observation, Tool, ToolErrorKind, ToolKind, tool
 from .toolset import EnvironmentToolset
-from .trajectory import ChatMessage, TerminationReason, ToolCallRecord, Trajectory
+from .trajectory import (
+    AssertionRecord,
+    ChatMessage,
+    TerminationReason,
+    ToolCallRecord,
+    Trajectory,
+)
 
 __all__ = [
     "STOP_SIGNAL",
     "AgentScalerError",
+    "AssertionRecord",
     "ChatMessage",
     "ClosedError",
     "Database",
     "Domain",
+    "EnvAssertion",
+    "EnvCall",
     "Environment",
     "EnvironmentToolset",
     "ErrorInjection",

@@ -27,7 +27,7 @@ from sqlmodel import SQLModel
 
 from .errors import UserError
 from .fork import FileStorage, Fork, MemoryStorage
-from .sql import ConnectionCache, FileDatabase, MemoryDatabase
+from .sql import ConnectionCache, Database, FileDatabase, MemoryDatabase
 from .state_hash import DIRTY_DDL, HashBase, TableLayout
 from .tools import (
     Observation,
@@ -55,6 +55,11 @@ class Domain:
     # the user's state in line with the agent's, as sync(agent_fork, user_fork) (τ²-bench's
     # telecom copies line status, roaming, data and bills onto the phone).
     sync_from_agent: Callable[[Fork, Fork], Awaitable[None]] | None = None
+    # Environment functions: state set-ups and checks a task may run before and after a session
+    # (τ²-bench's initialization actions and env assertions), never offered to a model.
+    functions: Mapping[str, Callable[[Database, dict[str, Any]], Awaitable[Any]]] = field(
+        default_factory=dict
+    )
 
 
 def _table_of(model: type[SQLModel] | Table) -> Table:

@@ -144,6 +144,17 @@ class Fork:
         """The canonical state hash (see state_hash.py), maintained incrementally."""
         return (await self._absorb()).state_hash()
 
+    async def run_function(self, name: str, arguments: Mapping[str, Any]) -> Any:
+        """Run one of the domain's environment functions (a task's set-up or check) here."""
+        function = self.env.domain.functions.get(name)
+        if function is None:
+            known = ", ".join(self.env.domain.functions) or "none"
+            raise UserError(
+                f"domain {self.env.name!r} has no function {name!r} (its functions: {known})"
+            )
+        async with self.database() as db:
+            return await function(db, dict(arguments))
+
     async def changed_keys(self) -> dict[str, set[tuple[Any, ...]]]:
         """Primary keys of the rows this fork inserted, updated or deleted, by table (a key
         that changed counts under its old and new value): what a diff or a cache needs."""

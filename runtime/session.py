@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import structlog
@@ -31,13 +31,15 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 
 from .environment import Environment
+from .errors import UserError
 from .events import Event, ModelCalled, ToolCalled
 from .fork import Fork
 from .offline import STOP_SIGNAL
 from .retry import RetryPolicy, request_with_retry
-from .task import Task
+from .task import EnvAssertion, EnvCall, Task
 from .tools import ToolErrorKind
 from .trajectory import (
+    AssertionRecord,
     TerminationReason,
     ToolCallRecord,
     Trajectory,
@@ -181,6 +183,8 @@ class Session:
                     self._user_settings,
                     _escapes(self.user_model),
                 )
+                for setup in self.task.initialization:
+                    await self._run_function(setup)
                 if self._sync and user_fork:  # as τ²-bench: the phone starts in line too
                     await self._sync(agent_fork, user_fork)
                 initial = await agent_fork.state_hash()
@@ -198,6 +202,7 @@ class Session:
                     )
                 final = await agent_fork.state_hash()
                 user_final = await user_fork.state_hash() if user_fork else None
+                checked = [await self._check(a) for a in self.task.assertions]
             finally:
                 if user_fork is not None:
                     await user_fork.aclose()
@@ -220,6 +225,7 @@ class Session:
                 "final_hash": final,
                 "user_initial_hash": user_initial,
                 "user_final_hash": user_final,
+                "assertions": checked,
                 "agent_model": f"{self.agent_model.system}:{self.agent_model.model_name}",
                 "user_model": f"{self.user_model.system}:{self.user_model.model_name}",
                 "usage": {"agent": agent.usage(), "user": user.usage()},
@@ -320,6 +326,27 @@ class Session:
                 )
             )
         return response
+
+    async def _run_function(self, call: EnvCall) -> Any:
+        """An environment function on its side's fork, then the sync (as τ²-bench runs them)."""
+        fork = self._user_fork if call.side == "user" else self._agent_fork
+        if fork is None:
+            raise UserError(f"task {self.task.id!r}: {call.name!r} needs a user environment")
+        result = await fork.run_function(call.name, call.arguments)
+        if self._sync and self._agent_fork and self._user_fork:
+            await self._sync(self._agent_fork, self._user_fork)
+        return result
+
+    async def _check(self, assertion: EnvAssertion) -> AssertionRecord:
+        result = await self._run_function(assertion)
+        return {
+            "side": assertion.side,
+            "name": assertion.name,
+            "arguments": assertion.arguments,
+            "expected": assertion.expected,
+            "result": result,
+            "passed": result == assertion.expected,
+        }
 
     async def _call_tool(self, side: _Side, call: ToolCallPart) -> ToolReturnPart:
         t0 = time.perf_counter()

@@ -22,6 +22,22 @@ class GoldCall(BaseModel):
     requestor: Literal["agent", "user"] = "agent"
 
 
+class EnvCall(BaseModel):
+    """A call of an environment function (`Domain.functions`) on one side of a session."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    side: Literal["agent", "user"]
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvAssertion(EnvCall):
+    """A check run when a session ends: the function's result must equal `expected`."""
+
+    expected: Any = True
+
+
 class Task(BaseModel):
     """A verifiable task: the user's intent, gold calls and outputs, and the gold final hash."""
 
@@ -36,6 +52,8 @@ class Task(BaseModel):
     gold_outputs: tuple[str, ...] = ()
     gold_hash: str | None = None  # sha256 state hash after the gold calls; filled by replay
     split: str | None = None
+    initialization: tuple[EnvCall, ...] = ()  # run before the session starts, in order
+    assertions: tuple[EnvAssertion, ...] = ()  # run after it ends; results in the trajectory
 
 
 def load_tasks(text: str | bytes, source: str) -> list[Task]:

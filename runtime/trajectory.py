@@ -7,7 +7,7 @@ The pydantic models here are the on-disk contract (one JSON line per trajectory)
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, NotRequired
+from typing import Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from pydantic_ai.messages import (
@@ -62,6 +62,17 @@ class ChatMessage(TypedDict):
     name: NotRequired[str]  # the tool's name on tool messages
 
 
+class AssertionRecord(TypedDict):
+    """A task's check run when the session ended (`Task.assertions`), with its outcome."""
+
+    side: Literal["agent", "user"]
+    name: str
+    arguments: dict[str, Any]
+    expected: Any
+    result: Any
+    passed: bool
+
+
 class ToolCallRecord(TypedDict):
     """One executed call, from either side (dual control), with its outcome."""
 
@@ -107,6 +118,7 @@ class Trajectory(BaseModel):
     final_hash: str
     user_initial_hash: str | None = None  # the user's own state, in dual-control domains
     user_final_hash: str | None = None
+    assertions: list[AssertionRecord] = Field(default_factory=list)
     agent_model: str
     user_model: str
     usage: dict[Literal["agent", "user"], Usage] = Field(default_factory=dict)

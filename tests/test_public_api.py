@@ -8,8 +8,8 @@ import sys
 import agentscaler.runtime as runtime
 
 EXPECTED = [
-    "STOP_SIGNAL", "AgentScalerError", "ChatMessage", "ClosedError", "Database", "Domain",
-    "Environment", "EnvironmentToolset", "ErrorInjection", "Event", "EventBus", "FileDatabase",
+    "STOP_SIGNAL", "AgentScalerError", "AssertionRecord", "ChatMessage", "ClosedError",
+    "Database", "Domain", "EnvAssertion", "EnvCall", "Environment", "EnvironmentToolset", "ErrorInjection", "Event", "EventBus", "FileDatabase",
     "Fork", "GoldAgent", "GoldCall", "JsonSchemaArguments", "MemoryDatabase", "ModelCalled",
     "ModelFactory",
     "Observation", "Replay", "RetryPolicy", "RunSummary", "Scheduler", "SchedulerConfig",

@@ -16,6 +16,8 @@ from agentscaler.runtime import (
     STOP_SIGNAL,
     Database,
     Domain,
+    EnvAssertion,
+    EnvCall,
     Environment,
     ErrorInjection,
     Event,
@@ -32,6 +34,7 @@ from agentscaler.runtime import (
     TerminationReason,
     ToolErrorKind,
     Trajectory,
+    UserError,
     tool,
 )
 
@@ -348,3 +351,56 @@ async def test_a_crashing_sync_is_the_calls_recorded_error(
     first = traj.tool_calls[0]
     assert first["observation"] == "Error: no line for this phone"
     assert first["error"] is ToolErrorKind.EXECUTION_ERROR
+
+
+_AIRPLANE_ON = Statement("UPDATE ts_phone SET airplane_mode = 1 WHERE id = 1")
+_AIRPLANE = Statement("SELECT airplane_mode FROM ts_phone WHERE id = 1")
+
+
+async def test_tasks_set_up_and_check_state_with_environment_functions(
+    env: Environment, tasks: list[Task]
+) -> None:
+    """A task's initialization runs before the session (the phone starts in airplane mode),
+    its assertions after it (the user turned it off); results land in the trajectory."""
+
+    async def airplane_on(db: Database, args: dict[str, Any]) -> None:
+        await db.execute(_AIRPLANE_ON)
+
+    async def airplane_is(db: Database, args: dict[str, Any]) -> bool:
+        row = await db.fetch_one(_AIRPLANE)
+        return bool(row and row[0]) == args["on"]
+
+    phone = await Environment.build(
+        Domain(
+            name="phone_with_functions",
+            tables=[Phone],
+            tools=[turn_off_airplane_mode],
+            seed={"ts_phone": [{"id": 1, "airplane_mode": False}]},
+            functions={"airplane_on": airplane_on, "airplane_is": airplane_is},
+        )
+    )
+    user_call = GoldCall(name="turn_off_airplane_mode", requestor="user")
+    task = tasks[6].model_copy(
+        update={
+            "gold_calls": (user_call, *tasks[6].gold_calls),
+            "initialization": (EnvCall(side="user", name="airplane_on"),),
+            "assertions": (
+                EnvAssertion(side="user", name="airplane_is", arguments={"on": False}),
+                EnvAssertion(side="user", name="airplane_is", arguments={"on": True}),
+            ),
+        }
+    )
+    traj = await run(task, env, gold(task, env), ScriptedUser(task), user_env=phone)
+    assert traj.tool_calls[0]["changed"]  # airplane mode was on, so turning it off changed it
+    assert [a["passed"] for a in traj.assertions] == [True, False]
+    assert traj.assertions[1] == {
+        "side": "user",
+        "name": "airplane_is",
+        "arguments": {"on": True},
+        "expected": True,
+        "result": False,
+        "passed": False,
+    }
+    unknown = task.model_copy(update={"initialization": (EnvCall(side="user", name="nope"),)})
+    with pytest.raises(UserError, match="has no function 'nope'"):
+        await run(unknown, env, gold(unknown, env), ScriptedUser(unknown), user_env=phone)

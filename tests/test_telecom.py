@@ -12,8 +12,15 @@ import pytest
 
 from agentscaler.domains.telecom import agent_dump, policy, telecom, telecom_user, user_dump
 from agentscaler.domains.telecom.calls import upstream_tools
-from agentscaler.domains.telecom.replay import replay_record, respond, set_state, task_of
-from agentscaler.runtime import Environment
+from agentscaler.domains.telecom.replay import (
+    replay_record,
+    respond,
+    set_state,
+    task_of,
+    tau2_reward,
+    tau2_task,
+)
+from agentscaler.runtime import Environment, ErrorInjection, GoldAgent, ScriptedUser, Session
 
 pytestmark = pytest.mark.anyio
 DERIVED = Path(__file__).parent / "data" / "derived"
@@ -147,3 +154,27 @@ async def test_bad_calls_read_as_in_tau2(envs: tuple[Environment, Environment]) 
             '{"line_id": "L1002", "data_used_gb": "15.1", "data_limit_gb": "15.0", '
             '"data_refueling_gb": "0.0", "cycle_end_date": "2025-02-28"}'
         )
+
+
+async def test_telecom_tasks_run_through_sessions(envs: tuple[Environment, Environment]) -> None:
+    """τ² tasks as runtime Tasks: sessions apply the initialization, run the gold calls of both
+    sides (offline policies), then the env assertions, and τ²'s reward follows from the
+    trajectory. The scripted user makes its calls before the conversation, so tasks whose gold
+    order has a user action after an agent action are not expected to pass."""
+    agent_env, user_env = envs
+    kinds = {name: t.kind for name, t in agent_env.tools.items()}
+    rewarded = 0
+    for record in [r for r in _records() if "small" in r["source_file"]]:
+        raw = task_of(record)
+        task = tau2_task(raw, "small")
+        assert len(task.initialization) == len(record["initialization_actions"])
+        agent = GoldAgent(task, kinds, ErrorInjection())
+        traj = await Session(task, agent_env, agent, ScriptedUser(task), user_env=user_env).run()
+        assert [a["name"] for a in traj.assertions] == [a.name for a in task.assertions]
+        sides = [c.requestor for c in task.gold_calls]
+        interleaved = "user" in sides[sides.index("agent") :] if "agent" in sides else False
+        reward = tau2_reward(task, traj, raw["evaluation_criteria"]["reward_basis"])
+        if not interleaved:
+            assert reward == 1.0, task.id
+        rewarded += reward == 1.0
+    assert rewarded >= 15

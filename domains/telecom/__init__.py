@@ -7,10 +7,12 @@ state follows the agent's database through `sync` after every successful call.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from agentscaler.domains.tau.collections import Record
-from agentscaler.runtime import Domain, Fork
+from agentscaler.runtime import Database, Domain, Fork
 
 from . import records, tools, user_tools
 from .calls import tool_not_found
@@ -42,6 +44,23 @@ def policy() -> str:
     )
 
 
+def _environment_functions(
+    functions: Mapping[str, Callable[..., Awaitable[Any]]],
+) -> dict[str, Callable[[Database, dict[str, Any]], Awaitable[Any]]]:
+    """τ²'s toolkit functions (tools and the set-ups and checks that are not tools) as the
+    runtime's environment functions, which take their arguments as one dict."""
+
+    def bound(
+        fn: Callable[..., Awaitable[Any]],
+    ) -> Callable[[Database, dict[str, Any]], Awaitable[Any]]:
+        async def call(db: Database, args: dict[str, Any]) -> Any:
+            return await fn(db, **args)
+
+        return call
+
+    return {name: bound(fn) for name, fn in functions.items()}
+
+
 def telecom() -> Domain:
     return Domain(
         name="telecom",
@@ -50,6 +69,7 @@ def telecom() -> Domain:
         unknown_tool=tool_not_found,
         policy=policy(),
         seed=records.agent_seed(DATA / "db.toml"),
+        functions=_environment_functions(tools.FUNCTIONS),
     )
 
 
@@ -61,6 +81,7 @@ def telecom_user() -> Domain:
         unknown_tool=tool_not_found,
         seed=records.phone_seed(DATA / "user_db.toml"),
         sync_from_agent=sync,
+        functions=_environment_functions(user_tools.FUNCTIONS),
     )
 
 

@@ -9,14 +9,24 @@ record of `tau2-telecom_gold_replay_*.jsonl`, the evaluator's cross-check includ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from agentscaler.domains.tau.collections import Record
-from agentscaler.runtime import Environment, Fork, UserError
+from agentscaler.domains.tau.reward import outputs_communicated
+from agentscaler.runtime import (
+    EnvAssertion,
+    EnvCall,
+    Environment,
+    Fork,
+    GoldCall,
+    Task,
+    Trajectory,
+    UserError,
+)
 
 from . import agent_dump, sync, tau2_hash, telecom, telecom_user, tools, user_dump, user_tools
 
@@ -237,3 +247,59 @@ def task_of(record: Record) -> Record:
             "reward_basis": record["reward_basis"],
         },
     }
+
+
+def _side(env_type: str) -> str:
+    return "user" if env_type == "user" else "agent"  # τ² calls the agent's side "assistant"
+
+
+def tau2_task(raw: Record, split: str | None = None) -> Task:
+    """A τ² telecom task as a runtime `Task`: its user scenario as the intent, its gold actions
+    (either side), its initialization actions and env assertions, the facts the agent must
+    communicate as gold outputs."""
+    criteria, init = raw["evaluation_criteria"], raw["initial_state"]
+    scenario = (raw.get("user_scenario") or {}).get("instructions")
+    return Task(
+        id=f"telecom/{raw['id']}",
+        domain="telecom",
+        intent=json.dumps(scenario) if scenario else raw["id"],
+        gold_calls=tuple(
+            GoldCall(name=a["name"], arguments=a["arguments"], requestor=_side(a["requestor"]))
+            for a in criteria["actions"]
+        ),
+        gold_outputs=tuple(criteria.get("communicate_info") or ()),
+        initialization=tuple(
+            EnvCall(side=_side(a["env_type"]), name=a["func_name"], arguments=a["arguments"])
+            for a in init["initialization_actions"]
+        ),
+        assertions=tuple(
+            EnvAssertion(
+                side=_side(a["env_type"]),
+                name=a["func_name"],
+                arguments=a["arguments"],
+                expected=a["assert_value"],
+            )
+            for a in criteria["env_assertions"]
+        ),
+        split=split,
+    )
+
+
+def tau2_reward(task: Task, trajectory: Trajectory, basis: Sequence[str]) -> float:
+    """τ²-bench's reward of a session on a telecom task, for the parts of its basis a trajectory
+    holds: ENV_ASSERTION (every assertion run at the end passed), ACTION (each gold call made,
+    with the same arguments, by a call that succeeded), COMMUNICATE (the task's facts said to
+    the user). DB needs τ²'s gold environment: `replay_record` computes it from a task file."""
+    reward = 1.0
+    if "ENV_ASSERTION" in basis:
+        reward *= float(all(a["passed"] for a in trajectory.assertions))
+    if "ACTION" in basis:
+        made = [
+            (c["side"], c["name"], orjson.loads(c["arguments"] or "{}"))
+            for c in trajectory.tool_calls
+            if c["error"] is None
+        ]
+        reward *= float(all((g.requestor, g.name, g.arguments) in made for g in task.gold_calls))
+    if "COMMUNICATE" in basis:
+        reward *= float(outputs_communicated(task.gold_outputs, trajectory.messages))
+    return reward
