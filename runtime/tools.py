@@ -84,7 +84,8 @@ class Tool(Generic[ArgsT]):
                 f"tool {self.name!r}: kind must be 'read' or 'write', got {self.kind!r}"
             )
         schema = self.args.model_json_schema()
-        schema.pop("title", None)
+        if isinstance(self.args, type):  # a pydantic model's generated title; a given schema stays
+            schema.pop("title", None)
         definition = ToolDefinition(
             name=self.name,
             description=self.description,
