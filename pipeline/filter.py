@@ -1,0 +1,164 @@
+"""The paper's filter funnel over simulated trajectories, each stage counted and explained.
+
+1. validity: a well-formed conversation (system prompt first, no two user turns in a row, every
+   tool result answering a call of the assistant message before it), every tool call naming a
+   tool of the domain with a JSON object of arguments, a natural end within the turn limit, and
+   no degenerate repetition in the assistant's text;
+2. state: the final state hash equals the task's gold hash;
+3. exact_match: the agent's successful tool calls (names, canonical arguments) are the gold calls,
+   in order; for read-only tasks, whose state never changes, this is the decisive check.
+Failed calls are not counted against a trajectory: one that hit tool errors and recovered is kept
+when the later stages hold (the paper keeps them for robustness) and is marked `recovered`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field
+
+from agentscaler.runtime import Task, TerminationReason, Trajectory
+
+Stage = Literal["validity", "state", "exact_match"]
+STAGES: tuple[Stage, ...] = ("validity", "state", "exact_match")
+
+
+class FilterConfig(BaseModel):
+    stages: tuple[Stage, ...] = STAGES
+    max_turns: int = Field(default=20, ge=1)
+    ngram: int = Field(default=4, ge=1)
+    max_repetition: float = Field(default=0.5, ge=0, le=1)  # share of repeated assistant n-grams
+
+
+class Verdict(BaseModel):
+    task_id: str
+    trial: int
+    domain: str
+    accepted: bool
+    stage: Stage | None = None  # where it was rejected
+    reason: str | None = None
+    recovered: bool = False  # it hit tool errors and still passed
+
+
+def _canonical(arguments: str | None) -> Any:
+    try:
+        return orjson.loads(
+            orjson.dumps(orjson.loads(arguments or "{}"), option=orjson.OPT_SORT_KEYS)
+        )
+    except orjson.JSONDecodeError:
+        return arguments
+
+
+def repetition(texts: Iterable[str], n: int) -> float:
+    """The share of word n-grams that repeat an earlier one (0 for fewer than two n-grams)."""
+    words = " ".join(texts).split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 0.0 if len(grams) < 2 else 1 - len(set(grams)) / len(grams)
+
+
+def _invalid(trajectory: Trajectory, tools: Collection[str], config: FilterConfig) -> str | None:
+    """Why the trajectory is not a valid training conversation, or None."""
+    messages = trajectory.messages
+    if not messages or messages[0]["role"] != "system":
+        return "does not start with the system prompt"
+    if trajectory.termination is not TerminationReason.USER_STOP:
+        return f"ended by {trajectory.termination.value}, not by the user"
+    if trajectory.turns > config.max_turns:
+        return f"{trajectory.turns} turns exceed the limit of {config.max_turns}"
+    open_calls: set[str] = set()
+    previous = "system"
+    for i, message in enumerate(messages[1:], 1):
+        role = message["role"]
+        if role == "user" and previous == "user":
+            return f"message {i}: two user turns in a row"
+        if role == "tool" and message.get("tool_call_id") not in open_calls:
+            return f"message {i}: a tool result that answers no call"
+        if role == "assistant":
+            open_calls = set()
+            for call in message.get("tool_calls") or []:
+                name, arguments = call["function"]["name"], call["function"]["arguments"]
+                if name not in tools:
+                    return f"message {i}: {name!r} is not a tool of {trajectory.domain}"
+                try:
+                    parsed = orjson.loads(arguments or "{}")
+                except orjson.JSONDecodeError:
+                    return f"message {i}: arguments of {name!r} are not JSON"
+                if not isinstance(parsed, dict):
+                    return f"message {i}: arguments of {name!r} are not a JSON object"
+                open_calls.add(call["id"])
+        previous = role
+    if not any(m["role"] == "assistant" for m in messages):
+        return "the agent never answered"
+    said = [m.get("content") or "" for m in messages if m["role"] == "assistant"]
+    ratio = repetition(said, config.ngram)
+    if ratio > config.max_repetition:
+        return f"assistant text repeats itself ({ratio:.0%} of {config.ngram}-grams)"
+    return None
+
+
+def judge(
+    trajectory: Trajectory, task: Task, tools: Collection[str], config: FilterConfig
+) -> Verdict:
+    """One trajectory through the configured stages, in order."""
+    verdict = Verdict(
+        task_id=trajectory.task_id, trial=trajectory.trial, domain=trajectory.domain, accepted=True
+    )
+    agent_calls = [c for c in trajectory.tool_calls if c["side"] == "agent"]
+    for stage in config.stages:
+        reason: str | None = None
+        if stage == "validity":
+            reason = _invalid(trajectory, tools, config)
+        elif stage == "state":
+            if task.gold_hash is None:
+                reason = "the task has no gold hash"
+            elif trajectory.final_hash != task.gold_hash:
+                reason = "final state differs from the gold state"
+        else:
+            made = [
+                (c["name"], _canonical(c["arguments"])) for c in agent_calls if c["error"] is None
+            ]
+            gold = [
+                (g.name, _canonical(orjson.dumps(g.arguments).decode()))
+                for g in task.gold_calls
+                if g.requestor == "agent"
+            ]
+            if made != gold:
+                reason = f"successful calls {[n for n, _ in made]} are not the gold {[n for n, _ in gold]}"
+        if reason is not None:
+            return verdict.model_copy(update={"accepted": False, "stage": stage, "reason": reason})
+    recovered = any(c["error"] is not None for c in agent_calls)
+    return verdict.model_copy(update={"recovered": recovered})
+
+
+class FilterReport(BaseModel):
+    verdicts: list[Verdict]
+    # domain -> stage -> trajectories entering it, then leaving it ("in" counts all)
+    funnel: dict[str, dict[str, tuple[int, int]]]
+
+    @property
+    def accepted(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.accepted]
+
+
+def filter_trajectories(
+    trajectories: Iterable[Trajectory],
+    tasks: Mapping[str, Task],
+    tools: Mapping[str, Collection[str]],
+    config: FilterConfig | None = None,
+) -> FilterReport:
+    """Judge every trajectory (tasks by id, tool names by domain) and count the funnel."""
+    config = config or FilterConfig()
+    verdicts = [judge(t, tasks[t.task_id], tools.get(t.domain, ()), config) for t in trajectories]
+    funnel: dict[str, dict[str, tuple[int, int]]] = {}
+    for domain in sorted({v.domain for v in verdicts}):
+        mine = [v for v in verdicts if v.domain == domain]
+        rejected = Counter(v.stage for v in mine if not v.accepted)
+        remaining, stages = len(mine), {}
+        for stage in config.stages:
+            stages[stage] = (remaining, remaining - rejected[stage])
+            remaining -= rejected[stage]
+        funnel[domain] = stages
+    return FilterReport(verdicts=verdicts, funnel=funnel)
