@@ -75,6 +75,7 @@ class Database(Protocol):
 
 
 _SAVEPOINT = "SAVEPOINT agentscaler_call"
+_LOAD_SCHEMA = "SELECT count(*) FROM sqlite_schema"
 _RELEASE = "RELEASE agentscaler_call"
 _ROLLBACK = "ROLLBACK TO agentscaler_call"
 
@@ -114,6 +115,10 @@ class ConnectionCache:
             return conn
         conn = self._spare.pop() if self._spare else self._connect()
         conn.deserialize(slot.image)  # its page-cache bound comes with it (default_cache_size)
+        # Load the schema now. Otherwise a statement cached from the connection's previous
+        # image runs without it, and rolling back a savepoint around that statement leaves
+        # the connection with no schema at all ("no such table"; SQLite 3.40-3.46 at least).
+        conn.execute(_LOAD_SCHEMA).fetchone()
         return conn
 
     def checkin(self, slot: Slot, conn: sqlite3.Connection) -> None:

@@ -131,6 +131,22 @@ async def test_failed_calls_leave_the_database_unchanged(
         assert await state.state_hash() != before
 
 
+async def test_a_rolled_back_call_on_a_reused_connection_keeps_the_schema(
+    counters: Environment,
+) -> None:
+    """A fork's first call runs on a connection an earlier fork used, with that fork's cached
+    statement, and is rolled back: the fork still sees its tables. (SQLite 3.40 loses the
+    schema here unless it is loaded when the fork's image is deserialized.)"""
+    async with counters.fork() as first:
+        assert (await first.call("bump", {"name": "a"})).ok
+    async with counters.fork() as second:
+        refused = await second.call("bump_then_refuse", {"name": "a"})
+        assert refused.error is ToolErrorKind.TOOL_ERROR
+        after = await second.call("bump", {"name": "a"})
+        assert after.ok, after.content
+        assert after.content == '{"value":2}'
+
+
 async def test_bad_tool_definitions_are_rejected() -> None:
     """A tool without a typed args model, or a domain with duplicate tools, is a UserError."""
     with pytest.raises(UserError, match="expected `async def"):
