@@ -4,20 +4,31 @@ Everything an embedding app needs is re-exported here; the modules behind it are
 `tests/test_public_api.py` pins this list.
 """
 
+from .counters import LiveCounters
 from .environment import Domain, Environment, Replay
 from .errors import AgentScalerError, ClosedError, ToolError, TransientModelError, UserError
 from .events import (
     Event,
     EventBus,
     ModelCalled,
+    RunProgress,
     SessionFailed,
     SessionFinished,
     SessionStarted,
     ToolCalled,
 )
 from .fork import Fork
+from .gold import with_gold_state
 from .json_arguments import JsonSchemaArguments
-from .models import ModelFactory, as_factory, gold_agent, openai_compatible, scripted_user
+from .models import (
+    ModelFactory,
+    Replicas,
+    as_factory,
+    gold_agent,
+    load_balanced,
+    openai_compatible,
+    scripted_user,
+)
 from .offline import STOP_SIGNAL, ErrorInjection, GoldAgent, ScriptedUser
 from .retry import RetryPolicy
 from .scheduler import RunSummary, Scheduler, SchedulerConfig
@@ -55,12 +66,15 @@ __all__ = [
     "GoldAgent",
     "GoldCall",
     "JsonSchemaArguments",
+    "LiveCounters",
     "MemoryDatabase",
     "ModelCalled",
     "ModelFactory",
     "Observation",
     "Replay",
+    "Replicas",
     "RetryPolicy",
+    "RunProgress",
     "RunSummary",
     "Scheduler",
     "SchedulerConfig",
@@ -86,9 +100,11 @@ __all__ = [
     "as_factory",
     "assign_split",
     "gold_agent",
+    "load_balanced",
     "load_tasks",
     "openai_compatible",
     "scripted_user",
     "tool",
     "with_gold_hash",
+    "with_gold_state",
 ]

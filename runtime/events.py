@@ -74,8 +74,27 @@ class SessionFailed(_Event):
     type: Literal["session_failed"] = "session_failed"
 
 
+@dataclass(slots=True, frozen=True, kw_only=True)
+class RunProgress:
+    """A run's live counters, emitted every `SchedulerConfig.progress_interval_s` and at the end:
+    what the dashboard and the progress bar show. Rates and percentiles cover the last interval."""
+
+    queued: int
+    running: int
+    done: int
+    failed: int
+    tool_calls: int
+    tool_calls_per_s: float
+    model_calls: int
+    latency_ms: dict[str, float]  # p50 / p95 / p99 of the interval's model calls
+    errors: dict[str, int]  # tool error kinds, terminations other than user_stop, crashes
+    elapsed_s: float
+    t: float = field(default_factory=time.time)
+    type: Literal["run_progress"] = "run_progress"
+
+
 Event = Annotated[
-    SessionStarted | ModelCalled | ToolCalled | SessionFinished | SessionFailed,
+    SessionStarted | ModelCalled | ToolCalled | SessionFinished | SessionFailed | RunProgress,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

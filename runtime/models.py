@@ -6,13 +6,19 @@ app may want per-task settings. A `ModelFactory` does that; a plain `Model` is s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from pydantic_ai.models import Model
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
 
 from .environment import Environment
+from .errors import UserError
 from .offline import ErrorInjection, GoldAgent, ScriptedUser
+from .retry import is_transient
 from .task import Task
 
 ModelFactory: TypeAlias = Callable[[Task, int, Environment], Model]
@@ -39,6 +45,46 @@ def openai_compatible(
 
     client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_s)
     return OpenAIChatModel(model_name, provider=OpenAIProvider(openai_client=client))
+
+
+class Replicas(WrapperModel):
+    """One session's model among replicas of one served model (several vLLM/SGLang servers).
+
+    The session stays on its replica, so that replica's prefix cache holds the whole
+    conversation; a transient failure (5xx, timeout, refused connection) moves it to the next
+    replica at once, and only when every replica failed does the error reach the session's
+    retry policy."""
+
+    def __init__(self, replicas: Sequence[Model], start: int) -> None:
+        super().__init__(replicas[start % len(replicas)])
+        self._replicas = list(replicas)
+        self._at = start % len(replicas)
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        for tried in range(1, len(self._replicas) + 1):
+            try:
+                return await self.wrapped.request(
+                    messages, model_settings, model_request_parameters
+                )
+            except Exception as exc:
+                if tried == len(self._replicas) or not is_transient(exc):
+                    raise
+                self._at = (self._at + 1) % len(self._replicas)
+                self.wrapped = self._replicas[self._at]
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+def load_balanced(replicas: Sequence[Model]) -> ModelFactory:
+    """Sessions spread round-robin over replicas of one model, each sticking to its own."""
+    if not replicas:
+        raise UserError("load_balanced needs at least one model")
+    turn = itertools.count()
+    return lambda task, trial, env: Replicas(replicas, next(turn))
 
 
 def gold_agent(injection: ErrorInjection | None = None, latency_s: float = 0.0) -> ModelFactory:

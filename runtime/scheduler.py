@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Self
 
@@ -21,6 +21,7 @@ import structlog
 from pydantic import BaseModel, Field
 from pydantic_ai.models import Model
 
+from .counters import LiveCounters
 from .environment import Environment
 from .errors import ClosedError, UserError
 from .events import EventBus, EventLog, SessionFailed, SessionFinished, SessionStarted
@@ -43,6 +44,8 @@ class SchedulerConfig(BaseModel):
     # Raising the first GC threshold cut CPU per step ~1.5x at 2,000 concurrent sessions.
     gc_threshold: tuple[int, int, int] | None = (50_000, 20, 20)
     trajectories_file: str = "trajectories.jsonl"
+    events_file: str = "events.jsonl"  # one per process when several share a run directory
+    progress_interval_s: float = Field(default=1.0, gt=0)  # how often RunProgress is emitted
     # Keep each session's database on disk under run_dir/forks (aiosqlite) instead of in memory:
     # for databases too large to hold thousands of copies in RAM. Slower: see README.
     file_forks: bool = False
@@ -85,7 +88,7 @@ class Scheduler:
         self.sink = TrajectorySink(
             self.run_dir / "trajectories" / self.config.trajectories_file, fsync=self.config.fsync
         )
-        self._event_log = EventLog(self.run_dir / "events.jsonl")
+        self._event_log = EventLog(self.run_dir / self.config.events_file)
         self._fork_dir = self.run_dir / "forks" if self.config.file_forks else None
         self._state = "new"
 
@@ -105,15 +108,6 @@ class Scheduler:
         self._event_log.close()
         self._state = "closed"
 
-    def _jobs(self, tasks: list[Task], counts: Counter[str]) -> Iterator[tuple[Task, int]]:
-        for task in tasks:
-            for trial in range(self.config.trials):
-                counts["scheduled"] += 1
-                if (task.id, trial) in self.sink.done:
-                    counts["skipped"] += 1
-                    continue
-                yield task, trial
-
     async def run(self, tasks: Iterable[Task]) -> RunSummary:
         """Run every (task, trial) not yet in the sink; returns counts when all are done."""
         if self._state != "open":
@@ -127,7 +121,17 @@ class Scheduler:
                 )
         counts: Counter[str] = Counter()
         terminations: Counter[str] = Counter()
-        jobs = self._jobs(tasks, counts)
+        pending = [
+            (task, trial)
+            for task in tasks
+            for trial in range(self.config.trials)
+            if (task.id, trial) not in self.sink.done
+        ]
+        counts["scheduled"] = len(tasks) * self.config.trials
+        counts["skipped"] = counts["scheduled"] - len(pending)
+        jobs = iter(pending)
+        live = LiveCounters(len(pending))
+        unsubscribe = self.events.subscribe(live)
         t0 = time.perf_counter()
         saved_gc = gc.get_threshold()
         if self.config.gc_threshold is not None:
@@ -138,11 +142,21 @@ class Scheduler:
                 for task, trial in jobs:
                     await self._run_one(task, trial, counts, terminations)
 
-            async with anyio.create_task_group() as tg:
-                for _ in range(self.config.concurrency):
-                    tg.start_soon(worker)
+            async def report() -> None:
+                while True:
+                    await anyio.sleep(self.config.progress_interval_s)
+                    self.events.emit(live.snapshot())
+
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(report)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(self.config.concurrency):
+                        tg.start_soon(worker)
+                outer.cancel_scope.cancel()
+            self.events.emit(live.snapshot())
         finally:
             gc.set_threshold(*saved_gc)
+            unsubscribe()
         return RunSummary(
             scheduled=counts["scheduled"],
             skipped=counts["skipped"],

@@ -51,6 +51,7 @@ class Task(BaseModel):
     gold_calls: tuple[GoldCall, ...] = ()
     gold_outputs: tuple[str, ...] = ()
     gold_hash: str | None = None  # sha256 state hash after the gold calls; filled by replay
+    gold_user_hash: str | None = None  # the user's side too, for dual-control tasks
     split: str | None = None
     initialization: tuple[EnvCall, ...] = ()  # run before the session starts, in order
     assertions: tuple[EnvAssertion, ...] = ()  # run after it ends; results in the trajectory
@@ -88,9 +89,9 @@ def load_tasks(text: str | bytes, source: str) -> list[Task]:
     return tasks
 
 
-def with_gold_hash(task: Task, final_hash: str) -> Task:
-    """The task with its gold final-state hash filled in (from a replay of its gold calls)."""
-    return task.model_copy(update={"gold_hash": final_hash})
+def with_gold_hash(task: Task, final_hash: str, user_final_hash: str | None = None) -> Task:
+    """The task with its gold final-state hashes filled in (from a replay of its gold calls)."""
+    return task.model_copy(update={"gold_hash": final_hash, "gold_user_hash": user_final_hash})
 
 
 def assign_split(

@@ -10,14 +10,14 @@ import agentscaler.runtime as runtime
 EXPECTED = [
     "STOP_SIGNAL", "AgentScalerError", "AssertionRecord", "ChatMessage", "ClosedError",
     "Database", "Domain", "EnvAssertion", "EnvCall", "Environment", "EnvironmentToolset", "ErrorInjection", "Event", "EventBus", "FileDatabase",
-    "Fork", "GoldAgent", "GoldCall", "JsonSchemaArguments", "MemoryDatabase", "ModelCalled",
+    "Fork", "GoldAgent", "GoldCall", "JsonSchemaArguments", "LiveCounters", "MemoryDatabase", "ModelCalled",
     "ModelFactory",
-    "Observation", "Replay", "RetryPolicy", "RunSummary", "Scheduler", "SchedulerConfig",
+    "Observation", "Replay", "Replicas", "RetryPolicy", "RunProgress", "RunSummary", "Scheduler", "SchedulerConfig",
     "ScriptedUser", "Session", "SessionFailed", "SessionFinished", "SessionLimits",
     "SessionStarted", "Statement", "Task", "TerminationReason", "Tool", "ToolCallRecord",
     "ToolCalled", "ToolError", "ToolErrorKind", "ToolKind", "Trajectory", "TrajectorySink",
-    "TransientModelError", "UserError", "as_factory", "assign_split", "gold_agent", "load_tasks",
-    "openai_compatible", "scripted_user", "tool", "with_gold_hash",
+    "TransientModelError", "UserError", "as_factory", "assign_split", "gold_agent", "load_balanced", "load_tasks",
+    "openai_compatible", "scripted_user", "tool", "with_gold_hash", "with_gold_state",
 ]  # fmt: skip
 
 

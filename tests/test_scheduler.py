@@ -24,6 +24,8 @@ from agentscaler.runtime import (
     Event,
     EventBus,
     GoldAgent,
+    ModelCalled,
+    RunProgress,
     Scheduler,
     SchedulerConfig,
     SessionFailed,
@@ -31,6 +33,7 @@ from agentscaler.runtime import (
     SessionLimits,
     SessionStarted,
     Task,
+    ToolCalled,
     TrajectorySink,
     UserError,
     gold_agent,
@@ -91,10 +94,11 @@ async def test_run_streams_every_trial_and_resumes_without_redoing(
 async def test_concurrency_limit_and_events(
     env: Environment, tasks: list[Task], tmp_path: Path
 ) -> None:
-    """At most `concurrency` sessions run at once; subscribers and events.jsonl see each one."""
+    """At most `concurrency` sessions run at once; subscribers and events.jsonl see each one,
+    and the live counters add up to what the sessions did."""
     in_flight = {"now": 0, "max": 0}
     seen: list[Event] = []
-    config = SchedulerConfig(trials=2, concurrency=3)
+    config = SchedulerConfig(trials=2, concurrency=3, progress_interval_s=0.02)
     async with Scheduler(
         env,
         agent=slow_gold(0.01, in_flight),
@@ -118,7 +122,16 @@ async def test_concurrency_limit_and_events(
         "model_called",
         "tool_called",
         "session_finished",
+        "run_progress",
     }
+    progress = [e for e in seen if isinstance(e, RunProgress)]
+    assert len(progress) >= 2  # on the interval during the run, and once at the end
+    assert all(p.running <= 3 for p in progress)
+    last = progress[-1]
+    assert (last.queued, last.running, last.done, last.failed) == (0, 0, 16, 0)
+    assert last.tool_calls == sum(isinstance(e, ToolCalled) for e in seen)
+    assert last.model_calls == sum(isinstance(e, ModelCalled) for e in seen)
+    assert last.latency_ms["p50"] <= last.latency_ms["p99"]
 
 
 async def test_per_session_timeout(env: Environment, tasks: list[Task], tmp_path: Path) -> None:
