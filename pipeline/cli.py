@@ -1,8 +1,8 @@
 """The `pipeline` command.
 
-Stages land issue by issue; `pipeline` lists them with their state and runs the simulation over
-the built-in example domain (offline policies, a resumable run directory). Environment
-construction runs on a corpus given by path: `pipeline build --corpus DIR`, or stage by stage.
+`pipeline` (or `pipeline run`) chains build -> simulate -> filter -> export on the bundled corpus
+of real tool specs and the vertical domains, with offline policies, into a resumable run
+directory; each stage also runs alone (`pipeline build --corpus DIR`, `pipeline simulate`, ...).
 """
 
 from __future__ import annotations
@@ -25,7 +25,21 @@ from rich.table import Table
 from agentscaler.domains.spec import DomainSpec
 from agentscaler.domains.vertical import REPLAYERS
 from agentscaler.pipeline.build import DomainBuild, build_domains
+from agentscaler.pipeline.experience_cli import (
+    filter_config,
+    funnel_table,
+    print_simulation,
+    run_export,
+    run_filter,
+    run_simulate,
+    run_simulation,
+    simulate_args,
+    simulate_config,
+)
+from agentscaler.pipeline.export import ExportConfig, export_run
 from agentscaler.pipeline.files import write_atomic, write_jsonl
+from agentscaler.pipeline.filter import STAGES as FILTER_STAGES
+from agentscaler.pipeline.filter import FilterConfig, filter_run
 from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
 from agentscaler.pipeline.ingest import IngestConfig, IngestReport, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
@@ -34,62 +48,10 @@ from agentscaler.pipeline.parallel import default_workers
 from agentscaler.pipeline.summary import BuildSummary
 from agentscaler.pipeline.tasks import TaskConfig, generate_tasks
 from agentscaler.runtime import (
-    Environment,
-    ErrorInjection,
-    Event,
-    RunSummary,
-    Scheduler,
-    SchedulerConfig,
-    SessionFailed,
-    SessionFinished,
     UserError,
-    gold_agent,
-    scripted_user,
-    with_gold_hash,
 )
-from agentscaler.runtime.example import bookstore, bookstore_tasks
 
-STAGES: list[tuple[str, str, bool]] = [
-    ("ingest", "normalize real tool specs into a ToolSpec corpus (`pipeline ingest`)", True),
-    ("graph", "tool graph + community detection -> domains (`pipeline graph`)", True),
-    (
-        "domains",
-        "DomainSpec -> tables + read/write tools, checked (`pipeline domains`)",
-        True,
-    ),
-    ("tasks", "grounded tasks with gold calls and gold hashes (`pipeline tasks`)", True),
-    ("build", "ingest -> graph -> domains -> tasks with a summary (`pipeline build`)", True),
-    ("simulate", "user <-> agent sessions -> trajectories (example domain)", True),
-    ("filter", "validity -> state alignment -> exact match", False),
-    ("export", "SFT dataset for TRL-style trainers", False),
-    ("train", "two-stage FSDP fine-tuning", False),
-]
-
-
-async def simulate_example(
-    run_dir: Path, trials: int, concurrency: int, console: Console
-) -> RunSummary:
-    """Run the example domain's tasks with offline policies; resumes an earlier run in run_dir."""
-    env = await Environment.build(bookstore())
-    tasks = []
-    for task in bookstore_tasks():
-        replay = await env.replay((c.name, c.arguments) for c in task.gold_calls)
-        tasks.append(with_gold_hash(task, replay.final_hash))
-    config = SchedulerConfig(trials=trials, concurrency=concurrency)
-    agent = gold_agent(ErrorInjection(bad_argument=0.1, extra_read=0.1, wrong_write=0.05))
-    async with Scheduler(
-        env, agent=agent, user=scripted_user(), run_dir=run_dir, config=config
-    ) as scheduler:
-        done = sum((t.id, i) in scheduler.sink.done for t in tasks for i in range(trials))
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task("simulate", total=len(tasks) * trials, completed=done)
-
-            def advance(event: Event) -> None:
-                if isinstance(event, SessionFinished | SessionFailed):
-                    progress.advance(bar)
-
-            scheduler.events.subscribe(advance)
-            return await scheduler.run(tasks)
+BUNDLED_CORPUS = Path(__file__).parent / "corpus"  # see corpus/ATTRIBUTION.md
 
 
 def _model_args(
@@ -115,8 +77,14 @@ def _config(model: type[M], args: argparse.Namespace, **fixed: Any) -> M:
         raise UserError(f"{flag or model.__name__}: {first['msg']}") from exc
 
 
-def _ingest_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", type=Path, required=True, help="root folder of the specs")
+def _ingest_args(parser: argparse.ArgumentParser, corpus: Path | None = None) -> None:
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=corpus,
+        required=corpus is None,
+        help="root folder of the specs" + (" (default: the bundled selection)" if corpus else ""),
+    )
     parser.add_argument(
         "--exclude-tag",
         action="append",
@@ -135,25 +103,45 @@ def _workers_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="every stage that exists (the default)")
-    for p in (parser, run):
-        p.add_argument("--trials", type=int, default=4)
-        p.add_argument("--concurrency", type=int, default=64)
-    build = sub.add_parser("build", help="ingest -> graph -> domains -> tasks, with a summary")
-    _ingest_args(build)
-    _model_args(build, GraphConfig, skip=("seed",))
-    _model_args(build, TaskConfig, skip=("seed",))
-    build.add_argument("--seed", type=int, default=0, help="seeds communities, domains and tasks")
-    _workers_arg(build)
-    llm = build.add_argument_group("optional model passes (off by default)")
+def _build_args(parser: argparse.ArgumentParser, corpus: Path | None = None) -> None:
+    _ingest_args(parser, corpus)
+    _model_args(parser, GraphConfig, skip=("seed",))
+    _model_args(parser, TaskConfig, skip=("seed",))
+    parser.add_argument("--seed", type=int, default=0, help="seeds communities, domains and tasks")
+    _workers_arg(parser)
+    llm = parser.add_argument_group("optional model passes (off by default)")
     llm.add_argument("--llm", help='pydantic-ai model ("openai:gpt-4o-mini") or served model name')
     llm.add_argument("--llm-base-url", help="an OpenAI-compatible server (vLLM, SGLang, Ollama)")
     llm.add_argument("--llm-api-key", default="unused")
     llm.add_argument("--llm-edges", action="store_true", help="confirm or drop dependency edges")
     llm.add_argument("--llm-intents", action="store_true", help="rewrite template intents")
+
+
+def _filter_args(parser: argparse.ArgumentParser, max_turns: bool) -> None:
+    parser.add_argument(
+        "--stage", action="append", choices=FILTER_STAGES, help="stages to apply (default: all)"
+    )
+    if max_turns:
+        parser.add_argument("--max-turns", type=int, default=FilterConfig().max_turns)
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    default = ExportConfig()
+    parser.add_argument("--validation-share", type=float, default=default.validation_share)
+    parser.add_argument("--split-seed", default=default.seed, help="seeds the split by task")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="build -> simulate -> filter -> export (the default)")
+    for p in (parser, run):
+        _build_args(p, BUNDLED_CORPUS)
+        simulate_args(p)
+        _filter_args(p, max_turns=False)  # the sessions' --max-turns
+        _export_args(p)
+    build = sub.add_parser("build", help="ingest -> graph -> domains -> tasks, with a summary")
+    _build_args(build)
     ingest_cmd = sub.add_parser(
         "ingest", help="normalize a tool-spec corpus into a ToolSpec corpus"
     )
@@ -166,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks_cmd = sub.add_parser("tasks", help="verifiable tasks by walks over each domain's tools")
     _model_args(tasks_cmd, TaskConfig)
     _workers_arg(tasks_cmd)
+    simulate_cmd = sub.add_parser(
+        "simulate", help="every task's trials as user <-> agent sessions -> trajectories"
+    )
+    simulate_args(simulate_cmd)
+    filter_cmd = sub.add_parser("filter", help="the funnel: validity -> state -> exact match")
+    _filter_args(filter_cmd, max_turns=True)
+    export_cmd = sub.add_parser("export", help="accepted trajectories -> SFT stage files")
+    _export_args(export_cmd)
     replay_cmd = sub.add_parser(
         "replay", help="replay a benchmark task file's gold actions on a vertical domain"
     )
@@ -175,7 +171,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     replay_cmd.add_argument("--out", type=Path, required=True, help="one JSON line per task")
     replay_cmd.add_argument("--split", help="recorded in each line (default: from the file name)")
-    for p in (parser, run, build, ingest_cmd, graph_cmd, domains_cmd, tasks_cmd):
+    for p in (
+        parser,
+        run,
+        build,
+        ingest_cmd,
+        graph_cmd,
+        domains_cmd,
+        tasks_cmd,
+        simulate_cmd,
+        filter_cmd,
+        export_cmd,
+    ):
         p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     args = parser.parse_args(argv)
     console = Console()
@@ -185,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "graph": run_graph,
         "domains": run_domains,
         "tasks": run_tasks,
+        "simulate": run_simulate,
+        "filter": run_filter,
+        "export": run_export,
         "replay": run_replay,
     }
     try:
@@ -416,28 +426,52 @@ def run_ingest(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _build_once(args: argparse.Namespace, console: Console) -> str:
+    """Build unless this run directory holds a build of the same inputs; a different one is an
+    error (its trajectories would be judged against other tasks)."""
+    inputs = {
+        "corpus": str(args.corpus.resolve()),
+        "seed": args.seed,
+        "exclude": sorted(args.exclude_tag or ()) if not args.include_eval else "nothing",
+        "graph": _config(GraphConfig, args, seed=args.seed).model_dump(),
+        "tasks": _config(TaskConfig, args, seed=args.seed).model_dump(),
+    }
+    record = args.run_dir / "build.json"
+    if record.exists() and _OUTPUTS["tasks"](args.run_dir).exists():
+        if orjson.loads(record.read_bytes()) != inputs:
+            raise UserError(
+                f"{args.run_dir} holds a build of other inputs (see {record}); "
+                "use a new --run-dir, or the same corpus and settings to resume"
+            )
+        return "done earlier, kept"
+    run_build(args, console)
+    write_atomic(record, orjson.dumps(inputs, option=orjson.OPT_INDENT_2))
+    summary = BuildSummary.model_validate_json((args.run_dir / "summary.json").read_bytes())
+    return f"{summary.domains_kept} domains, {summary.tasks} tasks"
+
+
 def run_all(args: argparse.Namespace, console: Console) -> int:
-    table = Table(title="AgentScaler pipeline stages")
+    """`pipeline` / `pipeline run`: build -> simulate -> filter -> export, each resumable."""
+    built = _build_once(args, console) if not args.no_generated else "skipped (--no-generated)"
+    summary = run_simulation(args.run_dir, simulate_config(args), console)
+    print_simulation(summary, args.run_dir, console)
+    report = filter_run(args.run_dir, filter_config(args))
+    console.print(funnel_table(report))
+    counts = export_run(
+        args.run_dir, ExportConfig(validation_share=args.validation_share, seed=args.split_seed)
+    )
+    table = Table(title=f"pipeline run -> {args.run_dir}")
     table.add_column("stage")
-    table.add_column("what it does")
-    table.add_column("state")
-    for name, what, ready in STAGES:
-        table.add_row(name, what, "[green]ready[/]" if ready else "[dim]not built yet[/]")
+    table.add_column("result")
+    table.add_row("build", built)
+    table.add_row(
+        "simulate",
+        f"{summary.written} written, {summary.skipped} already present, {summary.failed} failed",
+    )
+    table.add_row("filter", f"{len(report.accepted)} of {len(report.verdicts)} accepted")
+    table.add_row("export", ", ".join(f"{name} {n}" for name, n in counts.items()))
+    table.add_row("train", "[dim]two-stage FSDP fine-tuning: not built yet[/]")
     console.print(table)
-    summary = anyio.run(
-        simulate_example,
-        args.run_dir,
-        args.trials,
-        args.concurrency,
-        console,
-        backend_options={"use_uvloop": sys.platform != "win32"},
-    )
-    console.print(
-        f"simulate: {summary.written} trajectories written, {summary.skipped} already present, "
-        f"{summary.failed} failed, in {summary.duration_s:.2f}s -> {args.run_dir}/trajectories/",
-        soft_wrap=True,
-    )
-    console.print(f"terminations: {summary.by_termination}", soft_wrap=True)
     return 0 if summary.failed == 0 else 1
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field
 
 from agentscaler.pipeline.files import write_atomic
-from agentscaler.runtime import Trajectory
-
-StageTag = Literal["general", "vertical"]
+from agentscaler.pipeline.filter import Verdict
+from agentscaler.pipeline.rundir import StageTag, read_domains, read_trajectories
+from agentscaler.runtime import Trajectory, UserError
 
 
 class ExportConfig(BaseModel):
@@ -75,14 +75,40 @@ def export_sft(
     config: ExportConfig | None = None,
 ) -> dict[str, int]:
     """Write `{stage}/{train,validation}.jsonl` under `out_dir`; rows per file, by file name.
-    Rows are sorted by task and trial, so exporting the same trajectories gives the same bytes."""
+    Rows are sorted by task and trial, so exporting the same trajectories gives the same bytes,
+    whatever order the shards wrote them in."""
     config = config or ExportConfig()
-    files: dict[str, list[bytes]] = {}
-    for trajectory in sorted(trajectories, key=lambda t: t.key):
+    files: dict[str, list[tuple[tuple[str, int], bytes]]] = {}
+    for trajectory in trajectories:  # rows are kept as bytes, not as trajectories
         stage = stage_of(trajectory.domain)
         split = "validation" if _held_out(trajectory.task_id, config) else "train"
-        row = sft_row(trajectory, tools[trajectory.domain], stage)
-        files.setdefault(f"{stage}/{split}.jsonl", []).append(orjson.dumps(row) + b"\n")
-    for name, lines in files.items():
-        write_atomic(out_dir / name, b"".join(lines))
-    return {name: len(lines) for name, lines in sorted(files.items())}
+        row = orjson.dumps(sft_row(trajectory, tools[trajectory.domain], stage)) + b"\n"
+        files.setdefault(f"{stage}/{split}.jsonl", []).append((trajectory.key, row))
+    for name, rows in files.items():
+        write_atomic(out_dir / name, b"".join(row for _, row in sorted(rows)))
+    return {name: len(rows) for name, rows in sorted(files.items())}
+
+
+def export_run(run_dir: Path, config: ExportConfig | None = None) -> dict[str, int]:
+    """`pipeline export`: the trajectories the filter accepted -> sft/{stage}/{split}.jsonl."""
+    verdicts = run_dir / "filter" / "verdicts.jsonl"
+    if not verdicts.exists():
+        raise UserError(f"{verdicts} does not exist; run `pipeline filter` first")
+    accepted = set()
+    for line in verdicts.read_bytes().splitlines():
+        verdict = Verdict.model_validate_json(line)
+        if verdict.accepted:
+            accepted.add((verdict.task_id, verdict.trial))
+    domains = read_domains(run_dir)
+    out = run_dir / "sft"
+    for stale in out.glob("*/*.jsonl"):  # a file this export has no rows for must not linger
+        stale.unlink()
+    counts = export_sft(
+        (t for t in read_trajectories(run_dir) if t.key in accepted),
+        {name: d.tools for name, d in domains.items()},
+        lambda domain: domains[domain].stage,
+        out,
+        config,
+    )
+    write_atomic(out / "counts.json", orjson.dumps(counts, option=orjson.OPT_INDENT_2))
+    return counts

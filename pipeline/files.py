@@ -1,8 +1,10 @@
 """Run-directory files are written atomically (write, then rename): a killed stage leaves the
-previous file or the new one, never half of one."""
+previous file or the new one, never half of one. The temporary name carries the process id, so
+shards of one run writing the same file do not write into each other's."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
 

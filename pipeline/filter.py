@@ -4,7 +4,7 @@
    tool result answering a call of the assistant message before it), every tool call naming a
    tool of the domain with a JSON object of arguments, a natural end within the turn limit, and
    no degenerate repetition in the assistant's text;
-2. state: the final state hash equals the task's gold hash;
+2. state: the final state hash equals the task's gold hash (both sides' for dual control);
 3. exact_match: the agent's successful tool calls (names, canonical arguments) are the gold calls,
    in order; for read-only tasks, whose state never changes, this is the decisive check.
 Failed calls are not counted against a trajectory: one that hit tool errors and recovered is kept
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
 
-from agentscaler.runtime import Task, TerminationReason, Trajectory
+from agentscaler.pipeline.files import write_atomic, write_jsonl
+from agentscaler.pipeline.rundir import read_domains, read_tasks, read_trajectories
+from agentscaler.runtime import Task, TerminationReason, Trajectory, UserError
 
 Stage = Literal["validity", "state", "exact_match"]
 STAGES: tuple[Stage, ...] = ("validity", "state", "exact_match")
@@ -116,6 +119,8 @@ def judge(
                 reason = "the task has no gold hash"
             elif trajectory.final_hash != task.gold_hash:
                 reason = "final state differs from the gold state"
+            elif task.gold_user_hash and trajectory.user_final_hash != task.gold_user_hash:
+                reason = "the user's final state differs from the gold state"
         else:
             made = [
                 (c["name"], _canonical(c["arguments"])) for c in agent_calls if c["error"] is None
@@ -151,7 +156,11 @@ def filter_trajectories(
 ) -> FilterReport:
     """Judge every trajectory (tasks by id, tool names by domain) and count the funnel."""
     config = config or FilterConfig()
-    verdicts = [judge(t, tasks[t.task_id], tools.get(t.domain, ()), config) for t in trajectories]
+    verdicts = []
+    for t in trajectories:
+        if t.task_id not in tasks:
+            raise UserError(f"trajectory {t.key}: no task {t.task_id!r} in this run's task files")
+        verdicts.append(judge(t, tasks[t.task_id], tools.get(t.domain, ()), config))
     funnel: dict[str, dict[str, tuple[int, int]]] = {}
     for domain in sorted({v.domain for v in verdicts}):
         mine = [v for v in verdicts if v.domain == domain]
@@ -162,3 +171,21 @@ def filter_trajectories(
             remaining -= rejected[stage]
         funnel[domain] = stages
     return FilterReport(verdicts=verdicts, funnel=funnel)
+
+
+def filter_run(run_dir: Path, config: FilterConfig | None = None) -> FilterReport:
+    """`pipeline filter`: every shard's trajectories -> filter/verdicts.jsonl + funnel.json."""
+    domains = read_domains(run_dir)
+    report = filter_trajectories(
+        read_trajectories(run_dir),
+        read_tasks(run_dir),
+        {name: {t["function"]["name"] for t in d.tools} for name, d in domains.items()},
+        config,
+    )
+    report.verdicts.sort(key=lambda v: (v.task_id, v.trial))
+    write_jsonl(run_dir / "filter" / "verdicts.jsonl", report.verdicts)
+    write_atomic(
+        run_dir / "filter" / "funnel.json",
+        orjson.dumps(report.funnel, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
+    )
+    return report

@@ -13,6 +13,7 @@ import pytest
 from agentscaler.pipeline.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+CORPUS = Path(__file__).parent / "data" / "corpora"
 
 
 def python_blocks() -> list[str]:
@@ -43,10 +44,26 @@ def test_readme_toolset_example(tmp_path: Path) -> None:
     assert len(python_blocks()) == 2
 
 
-def test_pipeline_runs_then_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`pipeline` lists its stages, simulates, and on a second run resumes with nothing to redo."""
-    assert main(["--run-dir", str(tmp_path), "--trials", "2"]) == 0
+def test_pipeline_runs_every_stage_then_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pipeline` builds, simulates, filters and exports; run again, it keeps the build and
+    the trajectories and writes the same dataset; other build inputs are refused."""
+    args = ["--run-dir", str(tmp_path), "--corpus", str(CORPUS), "--vertical", "telecom"]
+    assert main([*args, "--trials", "1"]) == 0
     first = capsys.readouterr().out
-    assert "simulate" in first and "16 trajectories written, 0 already present" in first
-    assert main(["--run-dir", str(tmp_path), "--trials", "2"]) == 0
-    assert "0 trajectories written, 16 already present" in capsys.readouterr().out
+    written = int(re.search(r"simulate: (\d+) trajectories written", first).group(1))
+    assert written > 74  # telecom's 74 tasks and the generated ones
+    assert "filter funnel" in first and "general/train.jsonl" in first
+    dataset = {p: p.read_bytes() for p in sorted((tmp_path / "sft").rglob("*.jsonl"))}
+    assert set(dataset) >= {
+        tmp_path / "sft/general/train.jsonl",
+        tmp_path / "sft/vertical/train.jsonl",
+    }
+    assert main([*args, "--trials", "1"]) == 0
+    again = capsys.readouterr().out
+    assert "done earlier, kept" in again
+    assert f"0 written, {written} already present" in again
+    assert {p: p.read_bytes() for p in sorted((tmp_path / "sft").rglob("*.jsonl"))} == dataset
+    assert main([*args, "--seed", "1"]) == 2
+    assert "holds a build of other inputs" in capsys.readouterr().out
