@@ -456,7 +456,7 @@ def run_all(args: argparse.Namespace, console: Console) -> int:
     summary = run_simulation(args.run_dir, simulate_config(args), console)
     print_simulation(summary, args.run_dir, console)
     report = filter_run(args.run_dir, filter_config(args))
-    console.print(funnel_table(report))
+    console.print(funnel_table(report, args.run_dir))
     counts = export_run(
         args.run_dir, ExportConfig(validation_share=args.validation_share, seed=args.split_seed)
     )

@@ -7,7 +7,9 @@ what it did; `pipeline run` chains them after the build.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -19,6 +21,7 @@ from rich.table import Table
 from agentscaler.domains.vertical import TRAINING
 from agentscaler.pipeline.export import ExportConfig, export_run
 from agentscaler.pipeline.filter import FilterConfig, FilterReport, filter_run
+from agentscaler.pipeline.rundir import read_domains
 from agentscaler.pipeline.simulate import ModelConfig, Shard, SimulateConfig, simulate
 from agentscaler.runtime import (
     Event,
@@ -173,9 +176,10 @@ def run_simulate(args: argparse.Namespace, console: Console) -> int:
     return 0 if summary.failed == 0 else 1
 
 
-def funnel_table(report: FilterReport) -> Table:
+def funnel_table(report: FilterReport, run_dir: Path) -> Table:
     """In / out per stage, one row per domain group: vertical domains by name, the general
     domains summed (there are hundreds), and the total."""
+    domains = read_domains(run_dir)
     stages = list(next(iter(report.funnel.values()), {}))
     table = Table(title="filter funnel (trajectories in→out per stage)")
     table.add_column("domains")
@@ -185,7 +189,7 @@ def funnel_table(report: FilterReport) -> Table:
     table.add_column("recovered", justify="right")
     groups: dict[str, list[str]] = {}
     for domain in report.funnel:
-        group = domain if domain in TRAINING or domain == "airline" else "general"
+        group = domain if domains[domain].stage == "vertical" else "general"
         groups.setdefault(group, []).append(domain)
     groups["total"] = list(report.funnel)
     for group, members in groups.items():
@@ -200,6 +204,12 @@ def funnel_table(report: FilterReport) -> Table:
     return table
 
 
+def reason_kind(reason: str) -> str:
+    """A rejection reason without its particulars (message index, names, call lists)."""
+    general = re.sub(r"'[^']*'", "'…'", re.sub(r"^message \d+: ", "", reason))
+    return general.split(":")[0]
+
+
 def filter_config(args: argparse.Namespace) -> FilterConfig:
     stages = tuple(args.stage) if args.stage else FilterConfig().stages
     return FilterConfig(stages=stages, max_turns=args.max_turns)
@@ -208,13 +218,12 @@ def filter_config(args: argparse.Namespace) -> FilterConfig:
 def run_filter(args: argparse.Namespace, console: Console) -> int:
     """`pipeline filter`: the funnel over every shard's trajectories."""
     report = filter_run(args.run_dir, filter_config(args))
-    console.print(funnel_table(report))
-    rejected: dict[str, int] = {}
+    console.print(funnel_table(report, args.run_dir))
+    rejected: Counter[str] = Counter()
     for v in report.verdicts:
         if not v.accepted and v.reason is not None:
-            key = f"{v.stage}: {v.reason.split(':')[0] if v.stage == 'validity' else v.reason}"
-            rejected[key] = rejected.get(key, 0) + 1
-    for reason, n in sorted(rejected.items(), key=lambda kv: -kv[1])[:8]:
+            rejected[f"{v.stage}: {reason_kind(v.reason)}"] += 1
+    for reason, n in rejected.most_common(8):
         console.print(f"  rejected {n}: {reason}", soft_wrap=True)
     console.print(f"verdicts -> {args.run_dir / 'filter' / 'verdicts.jsonl'}", soft_wrap=True)
     return 0

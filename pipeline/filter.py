@@ -5,8 +5,9 @@
    tool of the domain with a JSON object of arguments, a natural end within the turn limit, and
    no degenerate repetition in the assistant's text;
 2. state: the final state hash equals the task's gold hash (both sides' for dual control);
-3. exact_match: the agent's successful tool calls (names, canonical arguments) are the gold calls,
-   in order; for read-only tasks, whose state never changes, this is the decisive check.
+3. exact_match: the agent's successful tool calls (names, canonical arguments) are the gold calls
+   that succeed on replay, in order; for read-only tasks, whose state never changes, this is the
+   decisive check.
 Failed calls are not counted against a trajectory: one that hit tool errors and recovered is kept
 when the later stages hold (the paper keeps them for robustness) and is marked `recovered`.
 """
@@ -127,11 +128,14 @@ def judge(
             ]
             gold = [
                 (g.name, _canonical(orjson.dumps(g.arguments).decode()))
-                for g in task.gold_calls
-                if g.requestor == "agent"
+                for i, g in enumerate(task.gold_calls)
+                if g.requestor == "agent" and i not in task.gold_failures
             ]
             if made != gold:
-                reason = f"successful calls {[n for n, _ in made]} are not the gold {[n for n, _ in gold]}"
+                reason = (
+                    "calls differ from the gold: made "
+                    f"{[n for n, _ in made]}, gold {[n for n, _ in gold]}"
+                )
         if reason is not None:
             return verdict.model_copy(update={"accepted": False, "stage": stage, "reason": reason})
     recovered = any(c["error"] is not None for c in agent_calls)

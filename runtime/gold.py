@@ -19,7 +19,8 @@ from .task import Task, with_gold_hash
 async def with_gold_state(
     task: Task, env: Environment, user_env: Environment | None = None
 ) -> Task:
-    """`task` with `gold_hash` (and `gold_user_hash` with a user environment) filled in."""
+    """`task` with `gold_hash` (and `gold_user_hash` with a user environment) filled in, and the
+    gold calls that fail in `gold_failures`."""
     async with AsyncExitStack() as stack:
         agent = await stack.enter_async_context(env.fork())
         user = await stack.enter_async_context(user_env.fork()) if user_env else None
@@ -39,9 +40,15 @@ async def with_gold_state(
             await side(setup.side).run_function(setup.name, setup.arguments)
             await synced()
         await synced()
-        for call in task.gold_calls:
+        failures = []
+        for i, call in enumerate(task.gold_calls):
             if (await side(call.requestor).call(call.name, call.arguments)).ok:
                 await synced()
+            else:
+                failures.append(i)
         return with_gold_hash(
-            task, await agent.state_hash(), await user.state_hash() if user else None
+            task,
+            await agent.state_hash(),
+            await user.state_hash() if user else None,
+            tuple(failures),
         )

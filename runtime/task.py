@@ -52,6 +52,9 @@ class Task(BaseModel):
     gold_outputs: tuple[str, ...] = ()
     gold_hash: str | None = None  # sha256 state hash after the gold calls; filled by replay
     gold_user_hash: str | None = None  # the user's side too, for dual-control tasks
+    # Indices of gold calls that fail when replayed (benchmark task defects: τ-bench has a few);
+    # a faithful agent's call fails there too, so exact match expects only the others.
+    gold_failures: tuple[int, ...] = ()
     split: str | None = None
     initialization: tuple[EnvCall, ...] = ()  # run before the session starts, in order
     assertions: tuple[EnvAssertion, ...] = ()  # run after it ends; results in the trajectory
@@ -89,9 +92,20 @@ def load_tasks(text: str | bytes, source: str) -> list[Task]:
     return tasks
 
 
-def with_gold_hash(task: Task, final_hash: str, user_final_hash: str | None = None) -> Task:
+def with_gold_hash(
+    task: Task,
+    final_hash: str,
+    user_final_hash: str | None = None,
+    failures: tuple[int, ...] = (),
+) -> Task:
     """The task with its gold final-state hashes filled in (from a replay of its gold calls)."""
-    return task.model_copy(update={"gold_hash": final_hash, "gold_user_hash": user_final_hash})
+    return task.model_copy(
+        update={
+            "gold_hash": final_hash,
+            "gold_user_hash": user_final_hash,
+            "gold_failures": failures,
+        }
+    )
 
 
 def assign_split(

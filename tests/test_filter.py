@@ -9,10 +9,12 @@ from agentscaler.runtime import (
     Environment,
     ErrorInjection,
     GoldAgent,
+    GoldCall,
     ScriptedUser,
     Session,
     Task,
     Trajectory,
+    with_gold_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -59,3 +61,18 @@ async def test_degenerate_repetition_is_rejected(env: Environment, tasks: list[T
     assert verdict.stage == "validity" and "repeats itself" in str(verdict.reason)
     assert repetition(["a b c d e f"], 2) == 0.0
     assert repetition(["a b a b a b"], 2) == pytest.approx(1 - 2 / 5)
+
+
+async def test_a_gold_call_that_fails_on_replay_is_not_expected(
+    env: Environment, tasks: list[Task]
+) -> None:
+    """A task whose gold holds a call that fails (a benchmark's task defect): its gold state
+    records the failure, and a session that makes the same calls passes exact match."""
+    task = next(t for t in tasks if any(c.name == "cancel_order" for c in t.gold_calls))
+    defect = GoldCall(name="get_order", arguments={"order_id": 999})  # no such order
+    flawed = task.model_copy(update={"gold_calls": (defect, *task.gold_calls)})
+    flawed = await with_gold_state(flawed, env)
+    assert flawed.gold_failures == (0,) and flawed.gold_hash == task.gold_hash
+    faithful = await _run(env, flawed)
+    assert faithful.tool_calls[0]["error"] is not None
+    assert judge(faithful, flawed, set(env.tools), FilterConfig()).accepted
