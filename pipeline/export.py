@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from agentscaler.pipeline.files import write_atomic
 from agentscaler.pipeline.filter import Verdict
-from agentscaler.pipeline.rundir import StageTag, read_domains, read_trajectories
+from agentscaler.pipeline.rundir import StageTag, read_domains, read_records
 from agentscaler.runtime import Trajectory, UserError
 
 
@@ -29,12 +29,11 @@ class ExportConfig(BaseModel):
     seed: str = ""
 
 
-def sft_row(
-    trajectory: Trajectory, tools: Sequence[Mapping[str, Any]], stage: StageTag
-) -> dict[str, Any]:
-    """One training row; a message without text gets "" (chat templates test `content`)."""
+def sft_row(record: Mapping[str, Any], tools_json: str, stage: StageTag) -> dict[str, Any]:
+    """One training row from a trajectory record (its JSON form); a message without text gets
+    "" (chat templates test `content`)."""
     messages = []
-    for message in trajectory.messages:
+    for message in record["messages"]:
         row: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
         if message.get("tool_calls"):
             row["tool_calls"] = [
@@ -54,10 +53,10 @@ def sft_row(
         messages.append(row)
     return {
         "messages": messages,
-        "tools": orjson.dumps(list(tools)).decode(),
-        "task_id": trajectory.task_id,
-        "trial": trajectory.trial,
-        "domain": trajectory.domain,
+        "tools": tools_json,
+        "task_id": record["task_id"],
+        "trial": record["trial"],
+        "domain": record["domain"],
         "stage": stage,
     }
 
@@ -77,13 +76,29 @@ def export_sft(
     """Write `{stage}/{train,validation}.jsonl` under `out_dir`; rows per file, by file name.
     Rows are sorted by task and trial, so exporting the same trajectories gives the same bytes,
     whatever order the shards wrote them in."""
+    return _export((t.model_dump() for t in trajectories), tools, stage_of, out_dir, config)
+
+
+def _export(
+    records: Iterable[Mapping[str, Any]],
+    tools: Mapping[str, Sequence[Mapping[str, Any]]],
+    stage_of: Callable[[str], StageTag],
+    out_dir: Path,
+    config: ExportConfig | None,
+) -> dict[str, int]:
     config = config or ExportConfig()
+    tools_json: dict[str, str] = {}  # one serialization per domain, not per row
     files: dict[str, list[tuple[tuple[str, int], bytes]]] = {}
-    for trajectory in trajectories:  # rows are kept as bytes, not as trajectories
-        stage = stage_of(trajectory.domain)
-        split = "validation" if _held_out(trajectory.task_id, config) else "train"
-        row = orjson.dumps(sft_row(trajectory, tools[trajectory.domain], stage)) + b"\n"
-        files.setdefault(f"{stage}/{split}.jsonl", []).append((trajectory.key, row))
+    for record in records:  # rows are kept as bytes, not as trajectories
+        domain = record["domain"]
+        if domain not in tools_json:
+            tools_json[domain] = orjson.dumps(list(tools[domain])).decode()
+        stage = stage_of(domain)
+        split = "validation" if _held_out(record["task_id"], config) else "train"
+        row = orjson.dumps(sft_row(record, tools_json[domain], stage)) + b"\n"
+        files.setdefault(f"{stage}/{split}.jsonl", []).append(
+            ((record["task_id"], record["trial"]), row)
+        )
     for name, rows in files.items():
         write_atomic(out_dir / name, b"".join(row for _, row in sorted(rows)))
     return {name: len(rows) for name, rows in sorted(files.items())}
@@ -103,8 +118,8 @@ def export_run(run_dir: Path, config: ExportConfig | None = None) -> dict[str, i
     out = run_dir / "sft"
     for stale in out.glob("*/*.jsonl"):  # a file this export has no rows for must not linger
         stale.unlink()
-    counts = export_sft(
-        (t for t in read_trajectories(run_dir) if t.key in accepted),
+    counts = _export(  # records as read: the filter validated them already
+        (r for _, r in read_records(run_dir) if (r["task_id"], r["trial"]) in accepted),
         {name: d.tools for name, d in domains.items()},
         lambda domain: domains[domain].stage,
         out,

@@ -47,11 +47,11 @@ class Verdict(BaseModel):
     recovered: bool = False  # it hit tool errors and still passed
 
 
-def _canonical(arguments: str | None) -> Any:
+def _arguments(arguments: str | None) -> Any:
+    """Parsed call arguments (dicts compare regardless of key order), or the text that is not
+    JSON."""
     try:
-        return orjson.loads(
-            orjson.dumps(orjson.loads(arguments or "{}"), option=orjson.OPT_SORT_KEYS)
-        )
+        return orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError:
         return arguments
 
@@ -107,9 +107,6 @@ def judge(
     trajectory: Trajectory, task: Task, tools: Collection[str], config: FilterConfig
 ) -> Verdict:
     """One trajectory through the configured stages, in order."""
-    verdict = Verdict(
-        task_id=trajectory.task_id, trial=trajectory.trial, domain=trajectory.domain, accepted=True
-    )
     agent_calls = [c for c in trajectory.tool_calls if c["side"] == "agent"]
     for stage in config.stages:
         reason: str | None = None
@@ -124,10 +121,10 @@ def judge(
                 reason = "the user's final state differs from the gold state"
         else:
             made = [
-                (c["name"], _canonical(c["arguments"])) for c in agent_calls if c["error"] is None
+                (c["name"], _arguments(c["arguments"])) for c in agent_calls if c["error"] is None
             ]
             gold = [
-                (g.name, _canonical(orjson.dumps(g.arguments).decode()))
+                (g.name, g.arguments)
                 for i, g in enumerate(task.gold_calls)
                 if g.requestor == "agent" and i not in task.gold_failures
             ]
@@ -137,9 +134,21 @@ def judge(
                     f"{[n for n, _ in made]}, gold {[n for n, _ in gold]}"
                 )
         if reason is not None:
-            return verdict.model_copy(update={"accepted": False, "stage": stage, "reason": reason})
-    recovered = any(c["error"] is not None for c in agent_calls)
-    return verdict.model_copy(update={"recovered": recovered})
+            return Verdict(
+                task_id=trajectory.task_id,
+                trial=trajectory.trial,
+                domain=trajectory.domain,
+                accepted=False,
+                stage=stage,
+                reason=reason,
+            )
+    return Verdict(
+        task_id=trajectory.task_id,
+        trial=trajectory.trial,
+        domain=trajectory.domain,
+        accepted=True,
+        recovered=any(c["error"] is not None for c in agent_calls),
+    )
 
 
 class FilterReport(BaseModel):
@@ -165,14 +174,14 @@ def filter_trajectories(
         if t.task_id not in tasks:
             raise UserError(f"trajectory {t.key}: no task {t.task_id!r} in this run's task files")
         verdicts.append(judge(t, tasks[t.task_id], tools.get(t.domain, ()), config))
+    entered = Counter(v.domain for v in verdicts)
+    rejected = Counter((v.domain, v.stage) for v in verdicts if not v.accepted)
     funnel: dict[str, dict[str, tuple[int, int]]] = {}
-    for domain in sorted({v.domain for v in verdicts}):
-        mine = [v for v in verdicts if v.domain == domain]
-        rejected = Counter(v.stage for v in mine if not v.accepted)
-        remaining, stages = len(mine), {}
+    for domain in sorted(entered):
+        remaining, stages = entered[domain], {}
         for stage in config.stages:
-            stages[stage] = (remaining, remaining - rejected[stage])
-            remaining -= rejected[stage]
+            stages[stage] = (remaining, remaining - rejected[domain, stage])
+            remaining -= rejected[domain, stage]
         funnel[domain] = stages
     return FilterReport(verdicts=verdicts, funnel=funnel)
 

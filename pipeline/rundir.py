@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel
 
 from agentscaler.runtime import Task, Trajectory, UserError, load_tasks
@@ -59,20 +60,29 @@ def shard_files(run_dir: Path) -> list[Path]:
     return sorted(p for p in folder.glob("shard-*.jsonl") if SHARD_FILE.fullmatch(p.name))
 
 
-def read_trajectories(run_dir: Path) -> Iterator[Trajectory]:
-    """The trajectories of every shard. A torn last line (a shard killed mid-write, not yet
-    resumed) is left out; a key in two shards is an error, never silently merged."""
+def read_records(run_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The trajectory records of every shard, as JSON objects with their `file:line`. A torn
+    last line (a shard killed
+    mid-write, not yet resumed) is left out; a key in two shards is an error, never merged."""
     seen: dict[tuple[str, int], str] = {}
     for path in shard_files(run_dir):
         data = path.read_bytes()
         for no, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), 1):
             try:
-                trajectory = Trajectory.model_validate_json(line)
-            except ValueError as exc:
+                record = orjson.loads(line)
+                key = (record["task_id"], record["trial"])
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise UserError(f"{path}:{no}: not a trajectory: {exc}") from exc
-            if trajectory.key in seen:
-                raise UserError(
-                    f"{path}:{no}: trajectory {trajectory.key} is also in {seen[trajectory.key]}"
-                )
-            seen[trajectory.key] = path.name
-            yield trajectory
+            if key in seen:
+                raise UserError(f"{path}:{no}: trajectory {key} is also in {seen[key]}")
+            seen[key] = path.name
+            yield f"{path}:{no}", record
+
+
+def read_trajectories(run_dir: Path) -> Iterator[Trajectory]:
+    """`read_records`, each validated as a `Trajectory`; a bad one names its file and line."""
+    for where, record in read_records(run_dir):
+        try:
+            yield Trajectory.model_validate(record)
+        except ValueError as exc:
+            raise UserError(f"{where}: not a trajectory: {exc}") from exc

@@ -18,7 +18,7 @@ import structlog
 from pydantic import ValidationError
 
 from .errors import ClosedError, ToolError, UserError
-from .sql import ConnectionCache, Database, FileDatabase, MemoryDatabase, Slot
+from .sql import ConnectionCache, Database, FileDatabase, MemoryDatabase
 from .state_hash import StateHasher, full_state_hash
 from .tools import Observation, ToolErrorKind, describe_validation_error, render_result
 
@@ -35,7 +35,7 @@ class MemoryStorage:
 
     def __init__(self, cache: ConnectionCache) -> None:
         self.cache = cache
-        self.slot = Slot(cache.image)
+        self.slot = cache.open()
         self.changed = False  # rows were logged for the state hash and not yet absorbed
         # The connection checked out now, and how deep: a nested `database()` must get the
         # same connection, not a second copy deserialized from the slot's last parked image.

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import anyio
 import anyio.lowlevel
@@ -46,6 +46,7 @@ class SchedulerConfig(BaseModel):
     trajectories_file: str = "trajectories.jsonl"
     events_file: str = "events.jsonl"  # one per process when several share a run directory
     progress_interval_s: float = Field(default=1.0, gt=0)  # how often RunProgress is emitted
+    order: Literal["longest_first", "given"] = "longest_first"
     # Keep each session's database on disk under run_dir/forks (aiosqlite) instead of in memory:
     # for databases too large to hold thousands of copies in RAM. Slower: see README.
     file_forks: bool = False
@@ -123,7 +124,7 @@ class Scheduler:
         terminations: Counter[str] = Counter()
         pending = [
             (task, trial)
-            for task in tasks
+            for task in self._ordered(tasks)
             for trial in range(self.config.trials)
             if (task.id, trial) not in self.sink.done
         ]
@@ -136,6 +137,9 @@ class Scheduler:
         saved_gc = gc.get_threshold()
         if self.config.gc_threshold is not None:
             gc.set_threshold(*self.config.gc_threshold)
+        # What exists now (environments, tasks: millions of objects for a large build) lives
+        # through the run; frozen, full collections stop re-scanning it (seconds each).
+        gc.freeze()
         try:
 
             async def worker() -> None:
@@ -155,6 +159,7 @@ class Scheduler:
                 outer.cancel_scope.cancel()
             self.events.emit(live.snapshot())
         finally:
+            gc.unfreeze()
             gc.set_threshold(*saved_gc)
             unsubscribe()
         return RunSummary(
@@ -165,6 +170,14 @@ class Scheduler:
             by_termination=dict(terminations),
             duration_s=time.perf_counter() - t0,
         )
+
+    def _ordered(self, tasks: list[Task]) -> list[Task]:
+        """Longest first: tasks with more gold calls take more model calls, and starting them
+        early keeps the run's tail short (LPT scheduling; with the given order, a run of 4-12
+        calls per session could not beat 0.76 of the ideal even with zero overhead)."""
+        if self.config.order == "given":
+            return tasks
+        return sorted(tasks, key=lambda t: -len(t.gold_calls))
 
     async def _run_one(
         self, task: Task, trial: int, counts: Counter[str], terminations: Counter[str]

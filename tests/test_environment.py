@@ -201,3 +201,18 @@ async def test_nested_database_use_sees_the_same_connection(env: Environment) ->
         assert len(keys["book_order"]) == 1  # the new order (stock and balance changed too)
         assert await state.state_hash() == await state.full_state_hash()
         assert await state.state_hash() != env.initial_hash
+
+
+async def test_closed_forks_do_not_keep_connections(env: Environment) -> None:
+    """A run moves on from a domain: once its forks are closed, none of their connections
+    stays open (a 500-domain run once kept 10,000 spares, 2 GB)."""
+    forks = [env.fork() for _ in range(100)]
+    for fork in forks:
+        assert (await fork.call("get_order", {"order_id": 1})).ok
+    assert env.connections.held <= 65  # the live bound for a small domain, and one spare
+    for fork in forks[:90]:
+        await fork.aclose()
+    assert env.connections.held <= 64
+    for fork in forks[90:]:
+        await fork.aclose()
+    assert env.connections.held == 0
