@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from agentscaler.pipeline.files import write_atomic
 from agentscaler.pipeline.filter import Verdict
+from agentscaler.pipeline.gc_pause import gc_paused
 from agentscaler.pipeline.rundir import StageTag, read_domains, read_records
 from agentscaler.runtime import Trajectory, UserError
 
@@ -118,12 +119,13 @@ def export_run(run_dir: Path, config: ExportConfig | None = None) -> dict[str, i
     out = run_dir / "sft"
     for stale in out.glob("*/*.jsonl"):  # a file this export has no rows for must not linger
         stale.unlink()
-    counts = _export(  # records as read: the filter validated them already
-        (r for _, r in read_records(run_dir) if (r["task_id"], r["trial"]) in accepted),
-        {name: d.tools for name, d in domains.items()},
-        lambda domain: domains[domain].stage,
-        out,
-        config,
-    )
+    with gc_paused():
+        counts = _export(  # records as read: the filter validated them already
+            (r for _, r in read_records(run_dir) if (r["task_id"], r["trial"]) in accepted),
+            {name: d.tools for name, d in domains.items()},
+            lambda domain: domains[domain].stage,
+            out,
+            config,
+        )
     write_atomic(out / "counts.json", orjson.dumps(counts, option=orjson.OPT_INDENT_2))
     return counts

@@ -23,6 +23,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from agentscaler.pipeline.files import write_atomic, write_jsonl
+from agentscaler.pipeline.gc_pause import gc_paused
 from agentscaler.pipeline.rundir import read_domains, read_tasks, read_trajectories
 from agentscaler.runtime import Task, TerminationReason, Trajectory, UserError
 
@@ -189,12 +190,13 @@ def filter_trajectories(
 def filter_run(run_dir: Path, config: FilterConfig | None = None) -> FilterReport:
     """`pipeline filter`: every shard's trajectories -> filter/verdicts.jsonl + funnel.json."""
     domains = read_domains(run_dir)
-    report = filter_trajectories(
-        read_trajectories(run_dir),
-        read_tasks(run_dir),
-        {name: {t["function"]["name"] for t in d.tools} for name, d in domains.items()},
-        config,
-    )
+    with gc_paused():
+        report = filter_trajectories(
+            read_trajectories(run_dir),
+            read_tasks(run_dir),
+            {name: {t["function"]["name"] for t in d.tools} for name, d in domains.items()},
+            config,
+        )
     report.verdicts.sort(key=lambda v: (v.task_id, v.trial))
     write_jsonl(run_dir / "filter" / "verdicts.jsonl", report.verdicts)
     write_atomic(
