@@ -88,7 +88,7 @@ def build(corpus: Path, build_dir: Path) -> float:
 
 def prepare(build_dir: Path, run_dir: Path, sessions: int, trials: int) -> tuple[list[str], int]:
     """A run directory with the build's domains and its first sessions / trials tasks;
-    returns the task ids in the scheduler's job order (most gold calls first, then file order)
+    returns the task ids in the scheduler's job order (most gold calls first, then by domain)
     and how many domains."""
     if sessions % trials:
         sys.exit(f"--sessions {sessions} is not a multiple of --trials {trials}")
@@ -105,7 +105,7 @@ def prepare(build_dir: Path, run_dir: Path, sessions: int, trials: int) -> tuple
     (run_dir / "tasks" / "tasks.jsonl").write_bytes(b"\n".join(chosen) + b"\n")
     shutil.copyfile(build_dir / "domains" / "specs.jsonl", run_dir / "domains" / "specs.jsonl")
     tasks = [orjson.loads(line) for line in chosen]
-    ordered = sorted(tasks, key=lambda t: -len(t["gold_calls"]))
+    ordered = sorted(tasks, key=lambda t: (-len(t["gold_calls"]), t["domain"]))
     return [t["id"] for t in ordered], len({t["domain"] for t in tasks})
 
 

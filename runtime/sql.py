@@ -77,6 +77,7 @@ class Database(Protocol):
 _SAVEPOINT = "SAVEPOINT agentscaler_call"
 _LOAD_SCHEMA = "SELECT count(*) FROM sqlite_schema"
 MAX_SPARE = 64
+IDLE_SPARES = 2  # kept by a template with no open fork: its next task's trials reuse them
 _RELEASE = "RELEASE agentscaler_call"
 _ROLLBACK = "ROLLBACK TO agentscaler_call"
 
@@ -145,15 +146,16 @@ class ConnectionCache:
                 self._spare.append(old_conn)
 
     def release(self, slot: Slot) -> None:
-        """The fork is closed: its connection becomes a spare for the next fork. Spares are
-        kept only up to the number of forks still open (at most `MAX_SPARE`): a run moves on
-        from a domain's tasks, and a spare kept after that is ~200 KB held for nothing (a run
+        """The fork is closed: its connection becomes a spare for the next fork (a new
+        connection parses the schema again: ~0.1-1 ms). Spares are kept up to the number of
+        forks still open, at least `IDLE_SPARES`, at most `MAX_SPARE`: a run moves on from a
+        domain's tasks, and spares kept after that are ~200 KB each held for nothing (a run
         over 500 domains once held 10,000 of them, 2 GB)."""
         self.forks -= 1
         conn = self._live.pop(slot, None)
         if conn is not None:
             self._spare.append(conn)
-        while len(self._spare) > min(MAX_SPARE, self.forks):
+        while len(self._spare) > min(MAX_SPARE, max(self.forks, IDLE_SPARES)):
             self._spare.pop().close()
 
     @staticmethod
