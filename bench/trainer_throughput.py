@@ -8,15 +8,19 @@
     start from the same weights; the tokenizer learned from the rows. Both pack samples into
     rows of `--max-length` tokens (TRL: `packing=True`, best-fit decreasing, padding-free) and
     supervise only the agent's tokens (TRL: `assistant_only_loss=True` through the template's
-    `{% generation %}` markers). Ours runs as one rank under torchrun (`launch`), GPUs hidden.
+    `{% generation %}` markers); both compute in fp32 without activation checkpointing (TRL's
+    defaults, bf16 autocast and gradient checkpointing, are turned off to match). Ours runs as
+    one rank under torchrun (`launch`), GPUs hidden.
 (b) With a GPU (torch.cuda.is_available()): ours alone on a ~0.5B-parameter Qwen3-shaped model,
     random init, bf16 compute, all local GPUs: tokens/s and MFU = 6 * params * tokens/s /
     (GPUs * peak FLOP/s), peak 989e12 (H100/H200 bf16 dense) unless `--peak-flops` says otherwise.
 
 Tokens/s leaves out each run's first step (allocator and thread-pool warm-up) and the time
-outside steps (start-up, data preparation, checkpoints, export) for both trainers alike.
+outside steps (start-up, data preparation, checkpoints, export) for both trainers alike. The two
+trainers run in alternation for `--rounds` rounds and each keeps its best round: on a shared
+machine a busy spell slows whichever trainer it falls on.
 
-Usage: uv run python bench/trainer_throughput.py [--steps 16] [--max-length 1536] [--batch-size 2]
+Usage: uv run python bench/trainer_throughput.py [--steps 12] [--rounds 2] [--max-length 1536] [--batch-size 2]
 The machine is noisy (2 cores): compare the ratio, not the absolute figures.
 """
 
@@ -53,6 +57,7 @@ from agentscaler.pipeline.export import ExportConfig, export_sft
 from agentscaler.runtime import Environment, ErrorInjection, GoldAgent, ScriptedUser, Session
 from agentscaler.runtime.example import bookstore, bookstore_tasks
 from agentscaler.trainer.chat_templates import CHATML_TOOLS
+from agentscaler.trainer.config import TrainConfig
 from agentscaler.trainer.data import (
     Conversation,
     DataConfig,
@@ -62,7 +67,6 @@ from agentscaler.trainer.data import (
 )
 from agentscaler.trainer.launch import launch
 from agentscaler.trainer.model import offline_config
-from agentscaler.trainer.train import TrainConfig
 
 # TRL's rows keep `tools` and call arguments as JSON strings, as exported: Arrow would merge the
 # differing dicts (tool schemas, arguments) into one struct and fill the missing keys with nulls,
@@ -183,6 +187,8 @@ def run_trl(base: Path, rows: datasets.Dataset, args: argparse.Namespace, out: P
         weight_decay=0.0,
         max_grad_norm=1.0,
         optim="adamw_torch",
+        bf16=False,  # TRL's default: bf16 autocast, even on CPU; ours computes in fp32 there
+        gradient_checkpointing=False,  # TRL's default is on; ours is off unless asked
         assistant_only_loss=True,
         packing=True,
         packing_strategy="bfd",
@@ -226,11 +232,12 @@ def cpu_comparison(
         f"max_length {args.max_length}, batch {args.batch_size} rows, {args.steps} steps, "
         f"lr {args.lr}, {torch.get_num_threads()} threads"
     )
-    ours = run_ours(
-        TrainConfig(
+    rounds = []
+    for round_ in range(1, args.rounds + 1):  # alternated, so that a noisy spell hits both
+        config = TrainConfig(
             model=str(base),
             data=work / "sft",
-            out=work / "ours",
+            out=work / f"ours{round_}",
             stages="general",
             lr=args.lr,
             steps=args.steps,
@@ -239,11 +246,15 @@ def cpu_comparison(
             warmup=args.warmup,
             checkpoint_every=0,
             seed=args.seed,
-        ),
-        nproc=1,
-        gpu=False,
-    )
-    trl = run_trl(base, rows, args, work / "trl")
+        )
+        ours = run_ours(config, nproc=1, gpu=False)
+        trl = run_trl(base, rows, args, work / f"trl{round_}")
+        print(
+            f"round {round_}: tokens/s (steps 2-{args.steps}) ours {ours.tokens_per_s:.0f}, "
+            f"TRL {trl.tokens_per_s:.0f}"
+        )
+        rounds.append((ours, trl))
+    ours, trl = rounds[0]  # both trainers are seeded: every round has the same losses
     print(
         f"\n{'step':>4} {'ours loss':>10} {'TRL loss':>10}   {'ours tok/s':>10} {'TRL tok/s':>10}"
     )
@@ -256,10 +267,11 @@ def cpu_comparison(
         f"\nmean loss over the last {len(ours.losses) - half} steps: "
         f"ours {statistics.mean(ours.losses[half:]):.4f}, TRL {statistics.mean(trl.losses[half:]):.4f}"
     )
+    best_ours = max(o.tokens_per_s for o, _ in rounds)
+    best_trl = max(t.tokens_per_s for _, t in rounds)
     print(
-        f"tokens/s (steps 2-{args.steps}): ours {ours.tokens_per_s:.0f}, "
-        f"TRL {trl.tokens_per_s:.0f}, ratio ours/TRL {ours.tokens_per_s / trl.tokens_per_s:.2f} "
-        f"(target >= 1.0)"
+        f"tokens/s, best of {args.rounds} rounds: ours {best_ours:.0f}, TRL {best_trl:.0f}, "
+        f"ratio ours/TRL {best_ours / best_trl:.2f} (target >= 1.0)"
     )
 
 
@@ -329,7 +341,8 @@ def gpu_mfu(args: argparse.Namespace, work: Path, tokenizer: PreTrainedTokenizer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2, help="alternated runs of each trainer")
     parser.add_argument("--max-length", type=int, default=1536)
     parser.add_argument("--batch-size", type=int, default=2, help="packed rows per step")
     parser.add_argument("--lr", type=float, default=1e-3)

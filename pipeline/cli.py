@@ -47,6 +47,7 @@ from agentscaler.pipeline.llm import LLMConfig
 from agentscaler.pipeline.parallel import default_workers
 from agentscaler.pipeline.summary import BuildSummary
 from agentscaler.pipeline.tasks import TaskConfig, generate_tasks
+from agentscaler.pipeline.train_cli import config_for, run_train, stage_table, train, train_args
 from agentscaler.runtime import (
     UserError,
 )
@@ -131,6 +132,22 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", default=default.seed, help="seeds the split by task")
 
 
+def _run_train_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training (a short offline run; `pipeline train` for more)")
+    group.add_argument("--train-steps", type=int, default=20, help="stage 1 steps")
+    group.add_argument("--train-stage2-steps", type=int, default=4, help="stage 2 steps")
+    group.add_argument("--train-rows", type=int, default=300, help="rows per stage (a spread)")
+    group.add_argument("--train-max-length", type=int, default=2048, help="stage 1 row tokens")
+    group.add_argument(
+        "--train-stage2-max-length",
+        type=int,
+        default=8192,
+        help="stage 2 row tokens (τ²-bench telecom's policy and tools alone take ~7,500)",
+    )
+    group.add_argument("--no-train", action="store_true", help="stop after the export")
+    group.add_argument("--nproc-per-node", type=int, default=None, help="training ranks")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -140,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         simulate_args(p)
         _filter_args(p, max_turns=False)  # the sessions' --max-turns
         _export_args(p)
+        _run_train_args(p)
     build = sub.add_parser("build", help="ingest -> graph -> domains -> tasks, with a summary")
     _build_args(build)
     ingest_cmd = sub.add_parser(
@@ -162,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _filter_args(filter_cmd, max_turns=True)
     export_cmd = sub.add_parser("export", help="accepted trajectories -> SFT stage files")
     _export_args(export_cmd)
+    train_cmd = sub.add_parser(
+        "train",
+        help="two-stage fine-tuning on the export (FSDP under torchrun)",
+        argument_default=argparse.SUPPRESS,
+    )
+    train_args(train_cmd)
     replay_cmd = sub.add_parser(
         "replay", help="replay a benchmark task file's gold actions on a vertical domain"
     )
@@ -182,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         simulate_cmd,
         filter_cmd,
         export_cmd,
+        train_cmd,
     ):
         p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     args = parser.parse_args(argv)
@@ -195,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate": run_simulate,
         "filter": run_filter,
         "export": run_export,
+        "train": run_train,
         "replay": run_replay,
     }
     try:
@@ -470,9 +496,31 @@ def run_all(args: argparse.Namespace, console: Console) -> int:
     )
     table.add_row("filter", f"{len(report.accepted)} of {len(report.verdicts)} accepted")
     table.add_row("export", ", ".join(f"{name} {n}" for name, n in counts.items()))
-    table.add_row("train", "[dim]two-stage FSDP fine-tuning: not built yet[/]")
+    table.add_row("train", _train_once(args, console))
     console.print(table)
     return 0 if summary.failed == 0 else 1
+
+
+def _train_once(args: argparse.Namespace, console: Console) -> str:
+    """Both stages, short, on the offline model; a finished training is kept (resume)."""
+    if args.no_train:
+        return "skipped (--no-train)"
+    config = config_for(
+        args.run_dir,
+        steps=args.train_steps,
+        stage2_steps=args.train_stage2_steps,
+        max_rows=args.train_rows,
+        max_length=args.train_max_length,
+        stage2_max_length=args.train_stage2_max_length,
+        checkpoint_every=0,
+        resume=True,
+    )
+    final = config.out / "vertical" / "model"
+    if final.exists():
+        return f"done earlier, kept: {final}"
+    train(config, args.nproc_per_node)
+    console.print(stage_table(config))
+    return f"general {args.train_steps} + vertical {args.train_stage2_steps} steps -> {final}"
 
 
 if __name__ == "__main__":

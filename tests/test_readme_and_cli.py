@@ -47,14 +47,20 @@ def test_readme_toolset_example(tmp_path: Path) -> None:
 def test_pipeline_runs_every_stage_then_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`pipeline` builds, simulates, filters and exports; run again, it keeps the build and
-    the trajectories and writes the same dataset; other build inputs are refused."""
+    """`pipeline` builds, simulates, filters, exports and trains both stages; run again, it
+    keeps the build, the trajectories and the models and writes the same dataset; other build
+    inputs are refused."""
     args = ["--run-dir", str(tmp_path), "--corpus", str(CORPUS), "--vertical", "telecom"]
+    args += ["--train-steps", "2", "--train-stage2-steps", "1", "--train-rows", "16"]
     assert main([*args, "--trials", "1"]) == 0
     first = capsys.readouterr().out
     written = int(re.search(r"simulate: (\d+) trajectories written", first).group(1))
     assert written > 74  # telecom's 74 tasks and the generated ones
     assert "filter funnel" in first and "general/train.jsonl" in first
+    assert "general 2 + vertical 1 steps" in first
+    for stage in ("general", "vertical"):
+        assert (tmp_path / "train" / stage / "model" / "model.safetensors").is_file()
+        assert len((tmp_path / "train" / stage / "metrics.jsonl").read_text().splitlines()) >= 1
     dataset = {p: p.read_bytes() for p in sorted((tmp_path / "sft").rglob("*.jsonl"))}
     assert set(dataset) >= {
         tmp_path / "sft/general/train.jsonl",
@@ -64,6 +70,7 @@ def test_pipeline_runs_every_stage_then_resumes(
     again = capsys.readouterr().out
     assert "done earlier, kept" in again
     assert f"0 written, {written} already present" in again
+    assert "train    │ done earlier, kept" in again
     assert {p: p.read_bytes() for p in sorted((tmp_path / "sft").rglob("*.jsonl"))} == dataset
     assert main([*args, "--seed", "1"]) == 2
     assert "holds a build of other inputs" in capsys.readouterr().out
