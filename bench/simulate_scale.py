@@ -27,6 +27,7 @@ The machine is noisy (2 cores): compare the ratios, not the absolute times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import heapq
 import os
@@ -193,6 +194,66 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
 
 
+def sharded(args: argparse.Namespace, run_dir: Path, n_domains: int) -> None:
+    """The same sessions as `--processes` shard processes (`pipeline simulate --shard I/N`),
+    the concurrency split between them: the way past one event-loop thread. Times come from
+    the shards' event logs (first session start to last session end); RSS is the sum over the
+    shard processes, sampled."""
+    n = args.processes
+    command = [
+        *(sys.executable, "-m", "agentscaler.pipeline.cli", "simulate"),
+        *("--vertical", "none", "--trials", str(args.trials)),
+        *("--concurrency", str(args.concurrency // n), "--run-dir", str(run_dir)),
+        *("--agent-latency-s", str(args.latency), "--user-latency-s", str(args.latency)),
+    ]
+    print(
+        f"simulate: {args.sessions} sessions over {n_domains} domains as {n} shard processes "
+        f"x concurrency {args.concurrency // n}, {args.latency:g}s per model call",
+        flush=True,
+    )
+    started = time.perf_counter()
+    procs = [
+        psutil.Popen([*command, "--shard", f"{i}/{n}"], stdout=subprocess.DEVNULL) for i in range(n)
+    ]
+    peak = 0
+    while any(p.poll() is None for p in procs):
+        rss = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                rss += p.memory_info().rss
+        peak = max(peak, rss)
+        time.sleep(0.25)
+    wall = time.perf_counter() - started
+    if any(p.returncode for p in procs):
+        sys.exit(f"a shard failed: {[p.returncode for p in procs]}")
+    first = last = None
+    calls = sessions = 0
+    for log in (run_dir / "events").glob("*.jsonl"):
+        for line in log.read_bytes().splitlines():
+            event = orjson.loads(line)
+            kind = event["type"]
+            if kind == "session_started":
+                first = event["t"] if first is None else min(first, event["t"])
+            elif kind == "session_finished":
+                sessions += 1
+                last = event["t"] if last is None else max(last, event["t"])
+            elif kind == "model_called":
+                calls += 1
+    duration = (last or 0.0) - (first or 0.0)
+    ideal = calls * args.latency / args.concurrency
+    t0 = time.perf_counter()
+    filter_run(run_dir)
+    export_run(run_dir)
+    fe = time.perf_counter() - t0
+    print(
+        f"    {sessions} sessions, {calls} model calls; wall {wall:.1f}s (loading included); "
+        f"sessions {duration:.1f}s, {sessions / duration:.1f} sessions/s; ideal {ideal:.1f}s "
+        f"-> achieved/ideal {ideal / duration:.3f} (target >= 0.9)\n"
+        f"    peak RSS of the shards together {peak / MiB:.0f} MiB\n"
+        f"    filter + export {fe:.1f}s = {fe / duration:.3f} of the simulate time (target < 0.10)"
+    )
+
+
 def main(args: argparse.Namespace) -> None:
     corpus = args.corpus
     if corpus is None:
@@ -213,6 +274,9 @@ def main(args: argparse.Namespace) -> None:
         if run_dir.exists():
             sys.exit(f"{run_dir} exists: the simulation would resume it; pick a new --run-dir")
         task_ids, n_domains = prepare(build_dir, run_dir, args.sessions, args.trials)
+        if args.processes > 1:
+            sharded(args, run_dir, n_domains)
+            return
         config = SimulateConfig(
             trials=args.trials,
             concurrency=args.concurrency,
@@ -343,6 +407,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=2_000)
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per model call")
     parser.add_argument("--trials", type=int, default=2, help="sessions per task")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="run as this many `--shard` processes"
+    )
     parser.add_argument(
         "--build-dir", type=Path, help="keep the build here; reused when it holds one"
     )
