@@ -199,3 +199,19 @@ def test_misbehaving_models_end_sessions_with_reasons(tmp_path: Path, openai_ser
     for v in verdicts:
         if (v["task_id"], v["trial"]) in endless:
             assert v["stage"] == "validity" and "repeats itself" in v["reason"]
+
+
+def test_a_pydantic_ai_model_string_plays_the_agent(tmp_path: Path) -> None:
+    """`--agent-model` takes any pydantic-ai model string ("test" is pydantic-ai's own
+    TestModel, which calls every tool once and then answers); a bad one is a clear error."""
+    args = ["simulate", "--no-generated", "--vertical", "retail", "--tasks", "retail/dev/1"]
+    args += ["--trials", "1"]
+    assert main([*args, "--agent-model", "test", "--run-dir", str(tmp_path)]) == 0
+    (trajectory,) = read_trajectories(tmp_path)
+    assert trajectory.agent_model == "test:test"
+    assert {c["name"] for c in trajectory.tool_calls} >= {
+        "get_order_details",
+        "cancel_pending_order",
+    }
+    bad = [*args, "--agent-model", "nosuchprovider:model", "--run-dir", str(tmp_path / "bad")]
+    assert main(bad) == 2
