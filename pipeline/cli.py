@@ -45,6 +45,7 @@ from agentscaler.pipeline.ingest import IngestConfig, IngestReport, ToolSpec, in
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
 from agentscaler.pipeline.llm import LLMConfig
 from agentscaler.pipeline.parallel import default_workers
+from agentscaler.pipeline.rundir import read_domains
 from agentscaler.pipeline.summary import BuildSummary
 from agentscaler.pipeline.tasks import TaskConfig, generate_tasks
 from agentscaler.pipeline.train_cli import config_for, run_train, stage_table, train, train_args
@@ -481,10 +482,13 @@ def run_all(args: argparse.Namespace, console: Console) -> int:
     built = _build_once(args, console) if not args.no_generated else "skipped (--no-generated)"
     summary = run_simulation(args.run_dir, simulate_config(args), console)
     print_simulation(summary, args.run_dir, console)
-    report = filter_run(args.run_dir, filter_config(args))
-    console.print(funnel_table(report, args.run_dir))
+    domains = read_domains(args.run_dir)
+    report = filter_run(args.run_dir, filter_config(args), domains)
+    console.print(funnel_table(report, domains))
     counts = export_run(
-        args.run_dir, ExportConfig(validation_share=args.validation_share, seed=args.split_seed)
+        args.run_dir,
+        ExportConfig(validation_share=args.validation_share, seed=args.split_seed),
+        domains,
     )
     table = Table(title=f"pipeline run -> {args.run_dir}")
     table.add_column("stage")

@@ -10,6 +10,7 @@ import argparse
 import re
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
@@ -21,7 +22,7 @@ from rich.table import Table
 from agentscaler.domains.vertical import TRAINING
 from agentscaler.pipeline.export import ExportConfig, export_run
 from agentscaler.pipeline.filter import FilterConfig, FilterReport, filter_run
-from agentscaler.pipeline.rundir import read_domains
+from agentscaler.pipeline.rundir import DomainTools, read_domains
 from agentscaler.pipeline.simulate import ModelConfig, Shard, SimulateConfig, simulate
 from agentscaler.runtime import (
     Event,
@@ -176,10 +177,9 @@ def run_simulate(args: argparse.Namespace, console: Console) -> int:
     return 0 if summary.failed == 0 else 1
 
 
-def funnel_table(report: FilterReport, run_dir: Path) -> Table:
+def funnel_table(report: FilterReport, domains: Mapping[str, DomainTools]) -> Table:
     """In / out per stage, one row per domain group: vertical domains by name, the general
     domains summed (there are hundreds), and the total."""
-    domains = read_domains(run_dir)
     stages = list(next(iter(report.funnel.values()), {}))
     table = Table(title="filter funnel (trajectories in→out per stage)")
     table.add_column("domains")
@@ -217,8 +217,9 @@ def filter_config(args: argparse.Namespace) -> FilterConfig:
 
 def run_filter(args: argparse.Namespace, console: Console) -> int:
     """`pipeline filter`: the funnel over every shard's trajectories."""
-    report = filter_run(args.run_dir, filter_config(args))
-    console.print(funnel_table(report, args.run_dir))
+    domains = read_domains(args.run_dir)
+    report = filter_run(args.run_dir, filter_config(args), domains)
+    console.print(funnel_table(report, domains))
     rejected: Counter[str] = Counter()
     for v in report.verdicts:
         if not v.accepted and v.reason is not None:

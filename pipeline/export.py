@@ -10,7 +10,6 @@ text. Rows split into train and validation by task, so no task is in both.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,13 @@ from pydantic import BaseModel, Field
 from agentscaler.pipeline.files import write_atomic
 from agentscaler.pipeline.filter import Verdict
 from agentscaler.pipeline.gc_pause import gc_paused
-from agentscaler.pipeline.rundir import StageTag, read_domains, read_records
+from agentscaler.pipeline.rundir import (
+    DomainTools,
+    StageTag,
+    read_domains,
+    read_records,
+    stable_hash,
+)
 from agentscaler.runtime import Trajectory, UserError
 
 
@@ -63,8 +68,7 @@ def sft_row(record: Mapping[str, Any], tools_json: str, stage: StageTag) -> dict
 
 
 def _held_out(task_id: str, config: ExportConfig) -> bool:
-    digest = hashlib.sha256(f"{config.seed}/{task_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") < config.validation_share * 2**64
+    return stable_hash(f"{config.seed}/{task_id}") < config.validation_share * 2**64
 
 
 def export_sft(
@@ -105,8 +109,13 @@ def _export(
     return {name: len(rows) for name, rows in sorted(files.items())}
 
 
-def export_run(run_dir: Path, config: ExportConfig | None = None) -> dict[str, int]:
-    """`pipeline export`: the trajectories the filter accepted -> sft/{stage}/{split}.jsonl."""
+def export_run(
+    run_dir: Path,
+    config: ExportConfig | None = None,
+    domains: Mapping[str, DomainTools] | None = None,
+) -> dict[str, int]:
+    """`pipeline export`: the trajectories the filter accepted -> sft/{stage}/{split}.jsonl
+    (`domains`: `read_domains(run_dir)`, when the caller has read it already)."""
     verdicts = run_dir / "filter" / "verdicts.jsonl"
     if not verdicts.exists():
         raise UserError(f"{verdicts} does not exist; run `pipeline filter` first")
@@ -115,7 +124,7 @@ def export_run(run_dir: Path, config: ExportConfig | None = None) -> dict[str, i
         verdict = Verdict.model_validate_json(line)
         if verdict.accepted:
             accepted.add((verdict.task_id, verdict.trial))
-    domains = read_domains(run_dir)
+    domains = domains if domains is not None else read_domains(run_dir)
     out = run_dir / "sft"
     for stale in out.glob("*/*.jsonl"):  # a file this export has no rows for must not linger
         stale.unlink()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.gc_pause import gc_paused
-from agentscaler.pipeline.rundir import read_domains, read_tasks, read_trajectories
+from agentscaler.pipeline.rundir import DomainTools, read_domains, read_tasks, read_trajectories
 from agentscaler.runtime import Task, TerminationReason, Trajectory, UserError
 
 Stage = Literal["validity", "state", "exact_match"]
@@ -187,9 +187,14 @@ def filter_trajectories(
     return FilterReport(verdicts=verdicts, funnel=funnel)
 
 
-def filter_run(run_dir: Path, config: FilterConfig | None = None) -> FilterReport:
-    """`pipeline filter`: every shard's trajectories -> filter/verdicts.jsonl + funnel.json."""
-    domains = read_domains(run_dir)
+def filter_run(
+    run_dir: Path,
+    config: FilterConfig | None = None,
+    domains: Mapping[str, DomainTools] | None = None,
+) -> FilterReport:
+    """`pipeline filter`: every shard's trajectories -> filter/verdicts.jsonl + funnel.json
+    (`domains`: `read_domains(run_dir)`, when the caller has read it already)."""
+    domains = domains if domains is not None else read_domains(run_dir)
     with gc_paused():
         report = filter_trajectories(
             read_trajectories(run_dir),

@@ -2,7 +2,7 @@
 
 Tasks come from the build (`tasks/tasks.jsonl`, over the compiled general domains) and from the
 vertical domains' shipped training sets (gold hashes computed here, written to
-`tasks/vertical.jsonl` so the filter judges against the same gold). Trajectories stream to
+`tasks/vertical-shard-I-of-N.jsonl` so the filter judges against the same gold). Trajectories stream to
 `trajectories/shard-I-of-N.jsonl`: running again resumes the shard, and `--shard I/N` splits the
 tasks over N processes or machines (a Slurm array, a Kubernetes indexed job) by a hash of the
 task id, so every trial of a task lands in one shard and the filter merges the shards.
@@ -11,7 +11,6 @@ task id, so every trial of a task lands in one shard and the filter merges the s
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,14 @@ from pydantic import BaseModel, Field, model_validator
 from agentscaler.domains.compile import compile_domain
 from agentscaler.domains.spec import DomainSpec
 from agentscaler.domains.vertical import TRAINING
-from agentscaler.pipeline.files import write_atomic, write_jsonl
+from agentscaler.pipeline.files import write_atomic
 from agentscaler.pipeline.rundir import (
     SHARD_FILE,
     DomainTools,
     StageTag,
+    merge_jsonl,
     shard_files,
+    stable_hash,
 )
 from agentscaler.runtime import (
     Environment,
@@ -95,8 +96,7 @@ class Shard(BaseModel):
         return f"shard-{self.index}-of-{self.count}.jsonl"
 
     def owns(self, task_id: str) -> bool:
-        digest = hashlib.sha256(task_id.encode()).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index
+        return stable_hash(task_id) % self.count == self.index
 
 
 class SimulateConfig(BaseModel):
@@ -168,11 +168,9 @@ async def load_workload(run_dir: Path, config: SimulateConfig) -> Workload:
             work.user_environments[name] = training.user_env
         work.stages[name] = "vertical"
         vertical += [await with_gold_state(t, training.env, training.user_env) for t in mine]
-    if vertical:  # merged with the file's earlier tasks: other shards and earlier runs add theirs
-        path = run_dir / "tasks" / "vertical.jsonl"
-        earlier = load_tasks(path.read_bytes(), str(path)) if path.exists() else []
-        merged = {t.id: t for t in earlier} | {t.id: t for t in vertical}
-        write_jsonl(path, [merged[k] for k in sorted(merged)])
+    if vertical:
+        path = run_dir / "tasks" / f"vertical-{config.shard.file}"
+        merge_jsonl(path, vertical, Task, lambda t: t.id)
     work.tasks += vertical
     return work
 
@@ -226,9 +224,10 @@ async def simulate(
             stage=work.stages[name],
             tools=[t.openai_schema() for t in env.tools.values()],
         )
-        for name, env in sorted(work.environments.items())
+        for name, env in work.environments.items()
     ]
-    write_jsonl(run_dir / "simulate" / "domains.jsonl", lines)
+    path = run_dir / "simulate" / f"domains-{config.shard.file}"
+    merge_jsonl(path, lines, DomainTools, lambda d: d.domain)
     scheduler_config = SchedulerConfig(
         concurrency=config.concurrency,
         trials=config.trials,

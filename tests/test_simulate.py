@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,9 +18,10 @@ from typing import Any
 import pytest
 
 from agentscaler.pipeline.cli import main
-from agentscaler.pipeline.rundir import read_trajectories
+from agentscaler.pipeline.rundir import read_tasks, read_trajectories
 
 TELECOM = ["--no-generated", "--vertical", "telecom"]
+CORPUS = Path(__file__).parent / "data" / "corpora"
 
 
 def keys(run_dir: Path) -> list[tuple[str, int]]:
@@ -38,21 +40,45 @@ def filter_and_export(run_dir: Path) -> None:
 
 
 def test_shards_split_the_tasks_and_merge_into_the_same_dataset(tmp_path: Path) -> None:
-    """Two shards write their own files, cover every (task, trial) once between them, and
-    filter + export over them give byte-identical files to an unsharded run."""
+    """Two shards over generated and vertical domains write their own files, cover every
+    (task, trial) once between them, and filter + export over them give byte-identical files
+    to an unsharded run, each shard's domains judged with their own tools."""
     whole, split = tmp_path / "whole", tmp_path / "split"
-    assert main(["simulate", *TELECOM, "--trials", "2", "--run-dir", str(whole)]) == 0
+    assert main(["build", "--corpus", str(CORPUS), "--run-dir", str(whole)]) == 0
+    for stage in ("domains", "tasks"):
+        shutil.copytree(whole / stage, split / stage)
+    run = ["simulate", "--vertical", "telecom", "--trials", "2"]
+    assert main([*run, "--run-dir", str(whole)]) == 0
     for shard in ("0/2", "1/2"):
-        args = ["simulate", *TELECOM, "--trials", "2", "--shard", shard, "--run-dir", str(split)]
-        assert main(args) == 0
+        assert main([*run, "--shard", shard, "--run-dir", str(split)]) == 0
     names = sorted(p.name for p in (split / "trajectories").iterdir())
     assert names == ["shard-0-of-2.jsonl", "shard-1-of-2.jsonl"]
     assert all((split / "trajectories" / n).stat().st_size > 0 for n in names)
     assert keys(split) == keys(whole)
-    assert len(keys(whole)) == 74 * 2
+    generated = {k for k in keys(whole) if not k[0].startswith("telecom/")}
+    assert len(keys(whole)) == 74 * 2 + len(generated) and generated
     filter_and_export(whole)
     filter_and_export(split)
     assert outputs(split) == outputs(whole)
+    verdicts = (split / "filter" / "verdicts.jsonl").read_text()
+    assert "is not a tool of" not in verdicts
+
+
+def test_a_run_simulated_in_parts_keeps_every_parts_domains(tmp_path: Path) -> None:
+    """Simulating a build's domains one `--tasks` glob at a time, then filtering, judges each
+    part's trajectories with its own domain's tools and gold, as one run would."""
+    assert main(["build", "--corpus", str(CORPUS), "--run-dir", str(tmp_path)]) == 0
+    domains = sorted(
+        {json.loads(line)["domain"] for line in (tmp_path / "tasks/tasks.jsonl").open()}
+    )
+    assert len(domains) >= 2
+    for domain in domains:
+        part = ["simulate", "--vertical", "none", "--tasks", f"{domain}-*", "--trials", "1"]
+        assert main([*part, "--run-dir", str(tmp_path)]) == 0
+    assert main(["filter", "--run-dir", str(tmp_path)]) == 0
+    verdicts = [json.loads(line) for line in (tmp_path / "filter" / "verdicts.jsonl").open()]
+    assert {v["domain"] for v in verdicts} == set(domains)
+    assert not [v for v in verdicts if v["stage"] == "validity"]
 
 
 def test_resuming_with_another_shard_count_is_refused(
@@ -72,7 +98,7 @@ def test_dual_control_gold_state_accepts_a_faithful_agent(tmp_path: Path) -> Non
     run = ["simulate", *TELECOM, "--trials", "1", "--run-dir", str(tmp_path)]
     assert main([*run, "--bad-argument", "0", "--extra-read", "0", "--wrong-write", "0"]) == 0
     assert main(["filter", "--run-dir", str(tmp_path)]) == 0
-    tasks = {t["id"]: t for t in map(json.loads, (tmp_path / "tasks" / "vertical.jsonl").open())}
+    tasks = {i: t.model_dump() for i, t in read_tasks(tmp_path).items()}
     verdicts = [json.loads(line) for line in (tmp_path / "filter" / "verdicts.jsonl").open()]
     checked = 0
     for verdict in verdicts:
@@ -114,7 +140,7 @@ def test_sigkill_during_simulate_then_resume_loses_and_duplicates_nothing(tmp_pa
     lines = shard_file.read_bytes().splitlines()
     got = [(json.loads(line)["task_id"], json.loads(line)["trial"]) for line in lines]
     assert len(got) == len(set(got)) == 74 * 3
-    ids = [json.loads(line)["id"] for line in (run_dir / "tasks" / "vertical.jsonl").open()]
+    ids = list(read_tasks(run_dir))
     assert sorted(got) == sorted((i, t) for i in ids for t in range(3))
     filter_and_export(run_dir)
     first = outputs(run_dir)
