@@ -57,6 +57,7 @@ from agentscaler.runtime import (
     SessionFinished,
     SessionStarted,
 )
+from agentscaler.runtime.counters import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_CORPUS = ROOT.parent / "shared" / "corpora"
@@ -189,11 +190,6 @@ def run_simulate(
     return summary, time.perf_counter() - t0
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
-
-
 def sharded(args: argparse.Namespace, run_dir: Path, n_domains: int) -> None:
     """The same sessions as `--processes` shard processes (`pipeline simulate --shard I/N`),
     the concurrency split between them: the way past one event-loop thread. Times come from
@@ -321,7 +317,7 @@ def main(args: argparse.Namespace) -> None:
     jobs = [(tid, trial) for tid in task_ids for trial in range(args.trials)]
     sched_ideal, sched_last = makespan([watch.calls[k] * lat for k in jobs], args.concurrency)
     # what each session spent beyond its model calls' latency: event-loop lag and CPU
-    overhead = [s - watch.calls[k] * lat for k, s in watch.session_s.items()]
+    overhead = sorted(s - watch.calls[k] * lat for k, s in watch.session_s.items())
     ratio = ideal / duration
     sessions_s = summary.written / duration
     live = min(args.concurrency, args.sessions)
@@ -358,8 +354,8 @@ def main(args: argparse.Namespace) -> None:
     )
     print(
         f"    per-session overhead beyond its calls x {lat:g}s: mean "
-        f"{sum(overhead) / max(len(overhead), 1):.2f}s p50 {pct(overhead, 50):.2f}s p99 "
-        f"{pct(overhead, 99):.2f}s max {max(overhead, default=0):.2f}s; CPU {cpu:.1f}s over "
+        f"{sum(overhead) / max(len(overhead), 1):.2f}s p50 {percentile(overhead, 50):.2f}s p99 "
+        f"{percentile(overhead, 99):.2f}s max {max(overhead, default=0):.2f}s; CPU {cpu:.1f}s over "
         f"{duration:.1f}s ({cpu / duration:.0%} of one core), "
         f"{cpu / max(calls, 1) * 1e3:.2f} ms per model call"
     )

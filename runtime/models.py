@@ -66,17 +66,17 @@ class Replicas(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        for tried in range(1, len(self._replicas) + 1):
+        for _ in range(len(self._replicas) - 1):
             try:
                 return await self.wrapped.request(
                     messages, model_settings, model_request_parameters
                 )
             except Exception as exc:
-                if tried == len(self._replicas) or not is_transient(exc):
+                if not is_transient(exc):
                     raise
                 self._at = (self._at + 1) % len(self._replicas)
                 self.wrapped = self._replicas[self._at]
-        raise AssertionError("unreachable: the loop returns or raises")
+        return await self.wrapped.request(messages, model_settings, model_request_parameters)
 
 
 def load_balanced(replicas: Sequence[Model]) -> ModelFactory:

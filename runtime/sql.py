@@ -75,11 +75,11 @@ class Database(Protocol):
 
 
 _SAVEPOINT = "SAVEPOINT agentscaler_call"
+_RELEASE = "RELEASE agentscaler_call"
+_ROLLBACK = "ROLLBACK TO agentscaler_call"
 _LOAD_SCHEMA = "SELECT count(*) FROM sqlite_schema"
 MAX_SPARE = 64
 IDLE_SPARES = 2  # kept by a template with no open fork: its next task's trials reuse them
-_RELEASE = "RELEASE agentscaler_call"
-_ROLLBACK = "ROLLBACK TO agentscaler_call"
 
 
 class Slot:
