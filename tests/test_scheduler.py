@@ -131,7 +131,8 @@ async def test_concurrency_limit_and_events(
     assert (last.queued, last.running, last.done, last.failed) == (0, 0, 16, 0)
     assert last.tool_calls == sum(isinstance(e, ToolCalled) for e in seen)
     assert last.model_calls == sum(isinstance(e, ModelCalled) for e in seen)
-    assert last.latency_ms["p50"] <= last.latency_ms["p99"]
+    # the agent's requests sleep 10 ms: the intervals' p99 sees them
+    assert max(p.latency_ms["p99"] for p in progress) >= 10
 
 
 async def test_per_session_timeout(env: Environment, tasks: list[Task], tmp_path: Path) -> None:
