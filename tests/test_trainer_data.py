@@ -368,14 +368,17 @@ def _packable(tmp_path: Path) -> tuple[PreTrainedTokenizerFast, list[Sample]]:
 
 def test_packing_restarts_positions_and_keeps_labels_inside_samples(tmp_path: Path) -> None:
     """Every sample lies whole in one row with positions 0..n-1; labels are its supervised
-    tokens, never a sample's first token nor padding; packing twice gives the same rows."""
+    tokens, never a sample's first token nor padding; a row's length counts its samples' tokens;
+    packing twice gives the same rows."""
     _, samples = _packable(tmp_path)
     max_length = 2 * max(len(s.input_ids) for s in samples)
     rows = pack(samples, max_length, pad_id=0)
     assert rows == pack(samples, max_length, pad_id=0) and len(rows) < len(samples)
     assert all(len(r.input_ids) == len(r.labels) == len(r.position_ids) == max_length for r in rows)
+    assert sum(r.length for r in rows) == sum(len(s.input_ids) for s in samples)
     found = 0
     for row in rows:
+        assert set(row.input_ids[row.length :]) <= {0}  # only padding after the samples
         starts = [k for k, p in enumerate(row.position_ids) if p == 0]
         for begin, end in zip(starts, [*starts[1:], max_length], strict=True):
             assert row.position_ids[begin:end] == list(range(end - begin))

@@ -467,6 +467,7 @@ class PackedRow:
     input_ids: list[int]
     labels: list[int]
     position_ids: list[int]
+    length: int  # tokens of its samples; the padding follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,6 +500,7 @@ def _packed_row(samples: Sequence[Sample], max_length: int, pad_id: int) -> Pack
         input_ids=ids + [pad_id] * pad,
         labels=labels + [IGNORE_INDEX] * pad,
         position_ids=positions + list(range(pad)),  # padding is one more sample, never attended
+        length=len(ids),
     )
 
 

@@ -152,7 +152,7 @@ def train_stage(
     """Train a stage to its last step and export it to `run_dir/model`; with `config.resume`,
     start from its last checkpoint. Collective: every rank calls it."""
     rows = _packed_rows(stage, tokenizer, config, world)
-    lengths = [_length(row) for row in rows]
+    lengths = [row.length for row in rows]
     per_step = world.size * config.grad_accum * config.batch_size
     steps = stage.steps or math.ceil(config.epochs * len(rows) / per_step)
     torch.manual_seed(config.seed)  # the offline model's init, the same on every rank
@@ -234,14 +234,6 @@ def _packed_rows(
         raise UserError(f"{stage.data}: no row gives a training sample (see data_report.json)")
     pad = tokenizer.pad_token_id
     return pack(samples, stage.max_length, pad_id=pad if pad is not None else 0)
-
-
-def _length(row: PackedRow) -> int:
-    """Tokens up to the end of the row's last sample: a sample ends on a supervised token, so
-    what follows the last label is padding."""
-    return len(row.labels) - next(
-        k for k, label in enumerate(reversed(row.labels)) if label != IGNORE_INDEX
-    )
 
 
 def _trimmed(rows: Sequence[PackedRow], width: int) -> PackedBatch:
