@@ -5,7 +5,11 @@ every tool spec in ../shared/corpora, with the parallel speed-up of the domain s
 against one worker in the same run; then the graph stage alone on synthetic corpora of 20k /
 50k / 100k tools, to show how its cost grows with the number of edges (target: about linearly).
 
+With `--embedding minilm` (the `embeddings` extra) or a sentence-transformers folder, the graph
+stage also runs on that sentence embedding over the shared corpus, against TF-IDF in the same run.
+
 Usage: uv run python bench/build_envs.py [--corpus ../shared/corpora] [--workers N]
+       [--embedding minilm]
 """
 
 from __future__ import annotations
@@ -15,10 +19,19 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agentscaler.pipeline.build import build_domains
-from agentscaler.pipeline.graph import GraphConfig, detect_domains, similarity_graph
+from agentscaler.pipeline.embedding import SentenceEncoder
+from agentscaler.pipeline.graph import (
+    Domains,
+    GraphConfig,
+    detect_domains,
+    parameter_sentence,
+    preload_tfidf,
+    similarity_graph,
+)
 from agentscaler.pipeline.ingest import IngestConfig, Source, ToolSpec, ingest
 from agentscaler.pipeline.parallel import default_workers
 from agentscaler.pipeline.summary import BuildSummary
@@ -65,13 +78,21 @@ def synthetic_tools(n: int, seed: int = 0) -> list[ToolSpec]:
     return tools
 
 
-def shared_corpus(corpus: Path, workers: int) -> None:
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def shared_corpus(corpus: Path, workers: int, embedding: str | None) -> None:
     """Every stage of `pipeline build` over the shared corpus, timed one by one."""
     t0 = time.perf_counter()
-    report = ingest(IngestConfig(corpus_root=corpus))
-    t1 = time.perf_counter()
-    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: F401 - timed on its own
-
+    imported = []
+    report = ingest(
+        IngestConfig(corpus_root=corpus),
+        workers,
+        lambda: imported.append(_timed(preload_tfidf)),  # as `pipeline build` does
+    )
     t2 = time.perf_counter()
     domains = detect_domains(report.tools)
     t3 = time.perf_counter()
@@ -83,7 +104,8 @@ def shared_corpus(corpus: Path, workers: int) -> None:
     read = sum(c.read for c in report.sources.values())
     print(f"shared corpus {corpus}: {read} records read, {len(report.tools)} tools kept")
     print(
-        f"  seconds: ingest {t1 - t0:.2f}; scikit-learn import {t2 - t1:.2f}; graph + communities "
+        f"  seconds: ingest ({workers} workers) {t2 - t0:.2f}, scikit-learn imported meanwhile in "
+        f"{imported[0]:.2f}; graph + communities "
         f"{t3 - t2:.2f}; domains + tasks ({workers} workers) {t4 - t3:.2f}; "
         f"total {t4 - t0:.2f} (target <= 30)"
     )
@@ -98,6 +120,8 @@ def shared_corpus(corpus: Path, workers: int) -> None:
         f"  peak RSS: this process {peak_rss_mib():.0f} MiB, largest worker "
         f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
     )
+    if embedding:
+        sentence_graph(report.tools, embedding, domains, t3 - t2)
     sample = domains.domains[::3]
     timings = {}
     for n in (1, workers):
@@ -110,10 +134,42 @@ def shared_corpus(corpus: Path, workers: int) -> None:
     )
 
 
-def main(corpus: Path, workers: int) -> None:
+def sentence_graph(
+    tools: list[ToolSpec], embedding: str, tfidf: Domains, tfidf_seconds: float
+) -> None:
+    """The graph stage on a sentence embedding: its cost against TF-IDF's, and how far its
+    domains are from TF-IDF's (pairs of tools put together by both, over either)."""
+    texts = [t for t in map(parameter_sentence, tools) if t][:1000]
+    encoder = SentenceEncoder(embedding)
+    encoder.encode(texts[:8])  # loads the model: not part of the rate
+    start = time.perf_counter()
+    encoder.encode(texts)
+    rate = len(texts) / (time.perf_counter() - start)
+    config = GraphConfig(embedding=embedding)
+    start = time.perf_counter()
+    dense = detect_domains(tools, config)
+    seconds = time.perf_counter() - start
+    print(
+        f"  sentence embedding {embedding!r}: {rate:.0f} texts/s; graph + communities "
+        f"{seconds:.1f}s, {seconds / tfidf_seconds:.0f}x TF-IDF's; threshold "
+        f"{config.edge_threshold}: {dense.edges} edges, {len(dense.domains)} domains"
+    )
+    together = [_pairs(d) for d in (tfidf.domains, dense.domains)]
+    print(
+        f"  tool pairs in one domain: TF-IDF {len(together[0])}, embedding {len(together[1])}, "
+        f"both {len(together[0] & together[1])} "
+        f"(Jaccard {len(together[0] & together[1]) / len(together[0] | together[1]):.2f})"
+    )
+
+
+def _pairs(domains: list[list[str]]) -> set[tuple[str, str]]:
+    return {(a, b) for d in domains for a in d for b in d if a < b}
+
+
+def main(corpus: Path, workers: int, embedding: str | None) -> None:
     print(f"python {sys.version.split()[0]}; graph config {GraphConfig().model_dump()}")
     if corpus.is_dir():
-        shared_corpus(corpus, workers)
+        shared_corpus(corpus, workers, embedding)
     else:
         print(f"{corpus} is absent: skipping the shared-corpus run (pass --corpus)")
     rows = []
@@ -140,5 +196,6 @@ if __name__ == "__main__":
         "--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora"
     )
     parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--embedding", help="also build the graph on this sentence embedding")
     args = parser.parse_args()
-    main(args.corpus, args.workers)
+    main(args.corpus, args.workers, args.embedding)

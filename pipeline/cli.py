@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import anyio
 import orjson
@@ -40,7 +40,7 @@ from agentscaler.pipeline.export import ExportConfig, export_run
 from agentscaler.pipeline.files import write_atomic, write_jsonl
 from agentscaler.pipeline.filter import STAGES as FILTER_STAGES
 from agentscaler.pipeline.filter import FilterConfig, filter_run
-from agentscaler.pipeline.graph import Domains, GraphConfig, detect_domains
+from agentscaler.pipeline.graph import TFIDF, Domains, GraphConfig, detect_domains, preload_tfidf
 from agentscaler.pipeline.ingest import IngestConfig, IngestReport, ToolSpec, ingest
 from agentscaler.pipeline.ingest.stage import DEFAULT_EXCLUDE
 from agentscaler.pipeline.llm import LLMConfig
@@ -62,8 +62,12 @@ def _model_args(
     """One `--flag` per field of a config model, defaulting to the model's default."""
     for field, info in model.model_fields.items():
         if field not in skip:
+            # `float | None` reads as a float; its None default stays None
+            kinds = [k for k in get_args(info.annotation) if k is not type(None)]
             parser.add_argument(
-                f"--{field.replace('_', '-')}", type=type(info.default), default=info.default
+                f"--{field.replace('_', '-')}",
+                type=kinds[0] if kinds else type(info.default),
+                default=info.default,
             )
 
 
@@ -165,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest", help="normalize a tool-spec corpus into a ToolSpec corpus"
     )
     _ingest_args(ingest_cmd)
+    _workers_arg(ingest_cmd)
     graph_cmd = sub.add_parser("graph", help="tool graph + community detection -> domains")
     _model_args(graph_cmd, GraphConfig)
     domains_cmd = sub.add_parser("domains", help="DomainSpecs from the graph, checked by execution")
@@ -276,9 +281,12 @@ def _bar(console: Console, label: str, total: int | None) -> Iterator[Callable[[
         yield advance
 
 
-def _ingest(args: argparse.Namespace) -> tuple[IngestReport, tuple[str, ...]]:
+def _ingest(
+    args: argparse.Namespace, meanwhile: Callable[[], object] | None = None
+) -> tuple[IngestReport, tuple[str, ...]]:
     exclude = () if args.include_eval else tuple(args.exclude_tag or DEFAULT_EXCLUDE)
-    report = ingest(IngestConfig(corpus_root=args.corpus, exclude_tags=exclude))
+    config = IngestConfig(corpus_root=args.corpus, exclude_tags=exclude)
+    report = ingest(config, args.workers, meanwhile)
     report.write(args.run_dir / "corpus")
     return report, exclude
 
@@ -310,7 +318,8 @@ def run_build(args: argparse.Namespace, console: Console) -> int:
     graph_config, task_config = _config(GraphConfig, args), _config(TaskConfig, args)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    report, exclude = _ingest(args)
+    # scikit-learn's import, which the TF-IDF graph needs, runs while ingest's workers read
+    report, exclude = _ingest(args, preload_tfidf if graph_config.embedding == TFIDF else None)
     timings["ingest"] = time.perf_counter() - start
     graph = _graph(report.tools, graph_config, args.run_dir)
     timings["graph"] = time.perf_counter() - start - timings["ingest"]
@@ -456,16 +465,20 @@ def run_ingest(args: argparse.Namespace, console: Console) -> int:
 def _build_once(args: argparse.Namespace, console: Console) -> str:
     """Build unless this run directory holds a build of the same inputs; a different one is an
     error (its trajectories would be judged against other tasks)."""
+    graph = _config(GraphConfig, args, seed=args.seed)
     inputs = {
         "corpus": str(args.corpus.resolve()),
         "seed": args.seed,
         "exclude": sorted(args.exclude_tag or ()) if not args.include_eval else "nothing",
-        "graph": _config(GraphConfig, args, seed=args.seed).model_dump(),
+        # the threshold in effect, so an unset one equals its explicit default
+        "graph": {**graph.model_dump(), "threshold": graph.edge_threshold},
         "tasks": _config(TaskConfig, args, seed=args.seed).model_dump(),
     }
     record = args.run_dir / "build.json"
     if record.exists() and _OUTPUTS["tasks"](args.run_dir).exists():
-        if orjson.loads(record.read_bytes()) != inputs:
+        earlier = orjson.loads(record.read_bytes())
+        earlier["graph"].setdefault("embedding", TFIDF)  # recorded before embeddings existed
+        if earlier != inputs:
             raise UserError(
                 f"{args.run_dir} holds a build of other inputs (see {record}); "
                 "use a new --run-dir, or the same corpus and settings to resume"

@@ -8,6 +8,7 @@ of the shared corpus here; DESIGN.md: with every term kept it turns nearly dense
 come from python-igraph's Leiden (rustworkx has none; DESIGN.md measured igraph at 0.2-0.4 s on a
 15k-node, 150k-edge graph against 4-6 s for networkx's Louvain, and it is seedable). Tiny communities merge into
 their best-connected (else most similar) neighbour, huge ones are split by a finer Leiden.
+`embedding` swaps TF-IDF for a sentence embedding (`pipeline.embedding`, optional).
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
 
 import igraph
 import numpy as np
 import rustworkx as rx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from scipy import sparse
 
 from .ingest import ToolSpec
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|\d|_)|[A-Z]?[a-z]+|\d+")
 _EXTRA_STOP = frozenset({"e", "g", "eg", "ie", "etc", "default", "optional"})
+TFIDF = "tfidf"
+TFIDF_THRESHOLD = 0.35
+DENSE_THRESHOLD = 0.7
 
 
 @cache
@@ -39,15 +43,41 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP
 
 
+def preload_tfidf() -> None:
+    """Import scikit-learn's text features now (~3.5 s: scipy.stats, and pandas when it is
+    installed), e.g. while ingest's workers read."""
+    _stop_words()
+
+
 class GraphConfig(BaseModel):
     """Edges and communities; every knob that changes the domains is here."""
 
-    threshold: float = Field(default=0.35, gt=0, le=1)  # cosine similarity of parameter lists
+    # "tfidf", "minilm" (the `embeddings` extra) or a sentence-transformers model folder
+    embedding: str = TFIDF
+    # Cosine similarity of parameter lists for an edge; unset: 0.35 for TF-IDF, 0.7 for a
+    # sentence embedding, whose cosines run higher (on the shared corpus 10.7 and 8.7 edges
+    # per tool; README).
+    threshold: float | None = Field(default=None, gt=0, le=1)
     max_df: float = Field(default=0.05, gt=0, le=1)  # terms in more documents are stop words
     resolution: float = Field(default=1.0, gt=0)
     min_size: int = Field(default=3, ge=1)
     max_size: int = Field(default=40, ge=2)
     seed: int = 0
+
+    @field_validator("embedding")
+    @classmethod
+    def _loadable(cls, embedding: str) -> str:
+        if embedding != TFIDF:
+            from .embedding import model_dir
+
+            model_dir(embedding)  # fails now, with what to do, rather than after ingest
+        return embedding
+
+    @property
+    def edge_threshold(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return TFIDF_THRESHOLD if self.embedding == TFIDF else DENSE_THRESHOLD
 
 
 class Domains(BaseModel):
@@ -99,21 +129,43 @@ def _vectors(docs: Sequence[str], max_df: float) -> sparse.csr_matrix:
     return vectorizer.fit_transform(docs).tocsr()
 
 
+def parameter_sentence(tool: ToolSpec) -> str:
+    """A tool's parameters as prose for a sentence embedding: `order id (string): the id of
+    the order; ...`; empty for a tool without parameters."""
+    parts = []
+    for name, schema in tool.parameters.get("properties", {}).items():
+        words = " ".join(w.lower() for w in _WORD.findall(name))
+        if isinstance(schema, dict):
+            kind, text = schema.get("type"), str(schema.get("description", "")).strip()
+            words += (f" ({kind})" if isinstance(kind, str) else "") + (f": {text}" if text else "")
+        parts.append(words)
+    return "; ".join(parts)
+
+
+def _similar_pairs(
+    tools: Sequence[ToolSpec], config: GraphConfig
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rows, cols, similarities) of the tool pairs at or above the threshold, row < col."""
+    if config.embedding == TFIDF:
+        x = _vectors([parameter_document(t) for t in tools], config.max_df)
+        sim = sparse.triu(x @ x.T, k=1, format="coo")
+        keep = sim.data >= config.edge_threshold
+        yield sim.row[keep], sim.col[keep], sim.data[keep]
+        return
+    from .embedding import SentenceEncoder, similar_pairs
+
+    vectors = SentenceEncoder(config.embedding).encode([parameter_sentence(t) for t in tools])
+    yield from similar_pairs(vectors, config.edge_threshold)
+
+
 def similarity_graph(tools: Sequence[ToolSpec], config: GraphConfig) -> rx.PyGraph:
     """rustworkx graph, node i = tools[i], edge weight = cosine similarity >= threshold."""
-    x = _vectors([parameter_document(t) for t in tools], config.max_df)
-    sim = sparse.triu(x @ x.T, k=1, format="coo")
-    keep = sim.data >= config.threshold
     graph = rx.PyGraph(multigraph=False)
     graph.add_nodes_from(range(len(tools)))
-    graph.add_edges_from(
-        zip(
-            sim.row[keep].tolist(),
-            sim.col[keep].tolist(),
-            sim.data[keep].astype(float).tolist(),
-            strict=True,
+    for rows, cols, sims in _similar_pairs(tools, config):
+        graph.add_edges_from(
+            zip(rows.tolist(), cols.tolist(), sims.astype(float).tolist(), strict=True)
         )
-    )
     return graph
 
 

@@ -39,13 +39,21 @@ def _context(preload: str) -> BaseContext:
     return context
 
 
-def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterator[R]:
     """`fn(item)` for each item, yielded in order; in this process when `workers` is 1.
+    `meanwhile()` runs in this process once the workers are busy (before them, with one).
 
     `fn` must be a module-level function (workers import it by name). As with any
     multiprocessing, a script that calls this needs an `if __name__ == "__main__":` guard.
     """
     if workers <= 1 or len(items) <= 1:
+        if meanwhile is not None:
+            meanwhile()
         yield from map(fn, items)
         return
     chunk = max(1, len(items) // (workers * 16))
@@ -57,6 +65,8 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Itera
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             results = pool.map(fn, items, chunksize=chunk)  # forks the workers
             gc.unfreeze()
+            if meanwhile is not None:
+                meanwhile()
             yield from results
     finally:
         gc.unfreeze()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,22 @@ def test_bad_records_are_reported_and_skipped(tmp_path: Path) -> None:
         "unknown_type": 1,
         "missing_name": 1,
     }
+
+
+def test_workers_read_files_into_the_same_report(tmp_path: Path) -> None:
+    """Files read in two worker processes give the report one process gives: tools, merges
+    across files, rejections and counts, in the same order; `meanwhile` runs once."""
+    for source in ("bfcl", "seal-tools", "toolalpaca"):
+        shutil.copytree(SAMPLES / source, tmp_path / source)
+    (tmp_path / "bfcl" / "broken.json").write_text('{"name": "x", ')
+    (tmp_path / "mine").mkdir()
+    shutil.copy(SAMPLES / "seal-tools" / "tool.jsonl", tmp_path / "mine" / "tool.jsonl")
+    config = IngestConfig(corpus_root=tmp_path, exclude_tags=())
+    calls: list[int] = []
+    one, two = ingest(config), ingest(config, workers=2, meanwhile=lambda: calls.append(1))
+    assert calls == [1]
+    assert one.rejections and sum(c.merged for c in one.sources.values())
+    assert two.model_dump_json() == one.model_dump_json()
 
 
 def test_duplicates_merge_and_names_stay_unique(tmp_path: Path) -> None:
