@@ -68,6 +68,7 @@ def _model_args(
                 f"--{field.replace('_', '-')}",
                 type=kinds[0] if kinds else type(info.default),
                 default=info.default,
+                help=info.description,
             )
 
 

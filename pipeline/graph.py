@@ -52,16 +52,25 @@ def preload_tfidf() -> None:
 class GraphConfig(BaseModel):
     """Edges and communities; every knob that changes the domains is here."""
 
-    # "tfidf", "minilm" (the `embeddings` extra) or a sentence-transformers model folder
-    embedding: str = TFIDF
-    # Cosine similarity of parameter lists for an edge; unset: 0.35 for TF-IDF, 0.7 for a
-    # sentence embedding, whose cosines run higher (on the shared corpus 10.7 and 8.7 edges
-    # per tool; README).
-    threshold: float | None = Field(default=None, gt=0, le=1)
-    max_df: float = Field(default=0.05, gt=0, le=1)  # terms in more documents are stop words
-    resolution: float = Field(default=1.0, gt=0)
-    min_size: int = Field(default=3, ge=1)
-    max_size: int = Field(default=40, ge=2)
+    embedding: str = Field(
+        default=TFIDF,
+        description="tfidf, minilm (the `embeddings` extra) or a sentence-transformers folder",
+    )
+    # Sentence-embedding cosines run higher: on the shared corpus 0.7 gives 8.7 edges per tool
+    # and TF-IDF's 0.35 gives 10.7 (README).
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="cosine similarity for an edge (default: 0.35 for TF-IDF, 0.7 for a "
+        "sentence embedding)",
+    )
+    max_df: float = Field(
+        default=0.05, gt=0, le=1, description="TF-IDF: terms in more tools are stop words"
+    )
+    resolution: float = Field(default=1.0, gt=0, description="Leiden resolution")
+    min_size: int = Field(default=3, ge=1, description="smaller communities merge")
+    max_size: int = Field(default=40, ge=2, description="larger communities split")
     seed: int = 0
 
     @field_validator("embedding")

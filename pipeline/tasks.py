@@ -29,11 +29,13 @@ from agentscaler.runtime import Environment, Fork, GoldCall, Task
 
 
 class TaskConfig(BaseModel):
-    per_domain: int = Field(default=10, ge=1)
-    min_calls: int = Field(default=1, ge=1)
-    max_calls: int = Field(default=4, ge=1)
-    attempts: int = Field(default=60, ge=1)  # walks tried per domain before giving up
-    write_share: float = Field(default=0.7, ge=0, le=1)  # walks that start at a write tool
+    per_domain: int = Field(default=10, ge=1, description="tasks per domain")
+    min_calls: int = Field(default=1, ge=1, description="gold calls per task, at least")
+    max_calls: int = Field(default=4, ge=1, description="gold calls per task, at most")
+    attempts: int = Field(default=60, ge=1, description="walks tried per domain")
+    write_share: float = Field(
+        default=0.7, ge=0, le=1, description="share of walks that start at a write tool"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
