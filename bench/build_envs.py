@@ -167,7 +167,11 @@ def _pairs(domains: list[list[str]]) -> set[tuple[str, str]]:
 
 
 def main(corpus: Path, workers: int, embedding: str | None) -> None:
-    print(f"python {sys.version.split()[0]}; graph config {GraphConfig().model_dump()}")
+    graph = GraphConfig()
+    print(
+        f"python {sys.version.split()[0]}; graph config "
+        f"{ {**graph.model_dump(), 'threshold': graph.edge_threshold} }"
+    )
     if corpus.is_dir():
         shared_corpus(corpus, workers, embedding)
     else:

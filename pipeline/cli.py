@@ -319,8 +319,9 @@ def run_build(args: argparse.Namespace, console: Console) -> int:
     graph_config, task_config = _config(GraphConfig, args), _config(TaskConfig, args)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    # scikit-learn's import, which the TF-IDF graph needs, runs while ingest's workers read
-    report, exclude = _ingest(args, preload_tfidf if graph_config.embedding == TFIDF else None)
+    # scikit-learn's import (TF-IDF edges, and the text similarity that places small
+    # communities whatever the embedding) runs while ingest's workers read
+    report, exclude = _ingest(args, preload_tfidf)
     timings["ingest"] = time.perf_counter() - start
     graph = _graph(report.tools, graph_config, args.run_dir)
     timings["graph"] = time.perf_counter() - start - timings["ingest"]

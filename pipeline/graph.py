@@ -25,6 +25,7 @@ import rustworkx as rx
 from pydantic import BaseModel, Field, field_validator
 from scipy import sparse
 
+from .embedding import MINILM, SentenceEncoder, model_folder, similar_pairs
 from .ingest import ToolSpec
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|\d|_)|[A-Z]?[a-z]+|\d+")
@@ -76,11 +77,12 @@ class GraphConfig(BaseModel):
     @field_validator("embedding")
     @classmethod
     def _loadable(cls, embedding: str) -> str:
-        if embedding != TFIDF:
-            from .embedding import model_dir
-
-            model_dir(embedding)  # fails now, with what to do, rather than after ingest
-        return embedding
+        """Checked now, so an unusable model fails before ingest; a folder is kept resolved,
+        so a resumed build compares it by path."""
+        if embedding == TFIDF:
+            return embedding
+        folder = model_folder(embedding)
+        return embedding if embedding == MINILM else str(folder.path)
 
     @property
     def edge_threshold(self) -> float:
@@ -161,8 +163,6 @@ def _similar_pairs(
         keep = sim.data >= config.edge_threshold
         yield sim.row[keep], sim.col[keep], sim.data[keep]
         return
-    from .embedding import SentenceEncoder, similar_pairs
-
     vectors = SentenceEncoder(config.embedding).encode([parameter_sentence(t) for t in tools])
     yield from similar_pairs(vectors, config.edge_threshold)
 

@@ -31,8 +31,13 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def forks() -> bool:
+    """Whether workers started now are forks of this process (and so inherit its state)."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 def _context(preload: str) -> BaseContext:
-    if sys.platform == "linux" and threading.active_count() == 1:
+    if forks():
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", preload])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from agentscaler.pipeline.ingest import (
     ingest,
     register_reader,
 )
-from agentscaler.pipeline.ingest.readers import _REGISTRY
+from agentscaler.pipeline.ingest.readers import _REGISTRY, _RUNTIME
 
 SAMPLES = Path(__file__).parent / "data" / "corpora"
 
@@ -211,13 +212,29 @@ def test_users_register_their_own_reader(tmp_path: Path) -> None:
     register_reader("my_ops", lambda r: isinstance(r, dict) and "ops" in r, read)
     try:
         (tmp_path / "x").mkdir()
-        (tmp_path / "x" / "ops.json").write_text(
-            json.dumps({"ops": [{"op": "ping", "doc": "Ping."}]})
-        )
+        for op in ("ping", "pong"):  # two files: more than one, so workers would be used
+            (tmp_path / "x" / f"{op}.json").write_text(
+                json.dumps({"ops": [{"op": op, "doc": f"{op.title()}."}]})
+            )
         report = ingest(IngestConfig(corpus_root=tmp_path))
-        assert [(t.name, t.source.record) for t in report.tools] == [("ping", "record/ping")]
+        assert [(t.name, t.source.record) for t in report.tools] == [
+            ("ping", "record/ping"),
+            ("pong", "record/pong"),
+        ]
+        # With a second thread alive, workers would come from a forkserver, which never saw
+        # this registration: ingest reads in this process instead of losing the format.
+        stop = threading.Event()
+        waiter = threading.Thread(target=stop.wait)
+        waiter.start()
+        try:
+            again = ingest(IngestConfig(corpus_root=tmp_path), workers=2)
+        finally:
+            stop.set()
+            waiter.join()
+        assert again.model_dump_json() == report.model_dump_json()
     finally:
         _REGISTRY.pop("my_ops")
+        _RUNTIME.discard("my_ops")
 
 
 def test_ingest_cli_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

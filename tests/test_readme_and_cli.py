@@ -66,7 +66,11 @@ def test_pipeline_runs_every_stage_then_resumes(
         tmp_path / "sft/general/train.jsonl",
         tmp_path / "sft/vertical/train.jsonl",
     }
-    assert main([*args, "--trials", "1"]) == 0
+    record = tmp_path / "build.json"  # as written before graph embeddings existed
+    inputs = json.loads(record.read_text())
+    assert inputs["graph"].pop("embedding") == "tfidf" and inputs["graph"]["threshold"] == 0.35
+    record.write_text(json.dumps(inputs))
+    assert main([*args, "--trials", "1", "--threshold", "0.35"]) == 0  # the default, explicit
     again = capsys.readouterr().out
     assert "done earlier, kept" in again
     assert f"0 written, {written} already present" in again

@@ -49,15 +49,26 @@ class ReaderSpec:
 
 _REGISTRY: dict[str, ReaderSpec] = {}
 _PLUGINS_LOADED = False
+_RUNTIME: set[str] = set()  # registered by calls in this process, not by import or entry point
 
 
 def register_reader(name: str, detect: Callable[[Any], bool], read: Reader) -> None:
     """Add a format (checked before the built-in ones, so a user's reader can take over)."""
-    spec = ReaderSpec(name, detect, read)
-    _REGISTRY.pop(name, None)
+    _register(ReaderSpec(name, detect, read))
+    _RUNTIME.add(name)
+
+
+def runtime_readers() -> list[str]:
+    """Formats registered by calls in this process: a process that does not fork from this one
+    (a forkserver's worker) would not know them."""
+    return sorted(_RUNTIME)
+
+
+def _register(spec: ReaderSpec) -> None:
+    _REGISTRY.pop(spec.name, None)
     items = list(_REGISTRY.items())
     _REGISTRY.clear()
-    _REGISTRY.update({name: spec, **dict(items)})
+    _REGISTRY.update({spec.name: spec, **dict(items)})
 
 
 def registered_formats() -> list[str]:
@@ -91,7 +102,7 @@ def _load_plugins() -> None:
     _PLUGINS_LOADED = True
     for ep in entry_points(group="agentscaler.readers"):
         spec = ep.load()
-        register_reader(spec.name, spec.detect, spec.read)
+        _register(ReaderSpec(spec.name, spec.detect, spec.read))
 
 
 def _builtin(name: str, detect: Callable[[Any], bool]) -> Callable[[Reader], Reader]:

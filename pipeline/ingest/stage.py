@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from agentscaler.runtime import UserError
 
 from ..files import write_atomic, write_jsonl
-from ..parallel import ordered_map
+from ..parallel import forks, ordered_map
 from .normalize import SchemaError, identifier, normalize_schema
-from .readers import RawReject, RawTool, detect_format, reader
+from .readers import RawReject, RawTool, detect_format, reader, runtime_readers
 from .toolspec import Rejection, Source, ToolSpec
 
 # Benchmarks users evaluate on; ours (the paper's) are excluded from general builds by default.
@@ -242,6 +242,8 @@ def ingest(
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _SUFFIXES and p.is_file())
     seen_files: set[tuple[str, str]] = set()
     jobs = [(root, path, config) for path in files]
+    # Workers that are not forks would not know the readers registered in this process.
+    workers = workers if forks() or not runtime_readers() else 1
     for items in ordered_map(_file_items, jobs, workers, meanwhile):
         for corpus, file, record, tags, result in items:
             source = Source(corpus=corpus, file=file, record=record, tags=tags)
