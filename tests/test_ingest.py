@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import threading
 from collections.abc import Iterator
@@ -152,16 +153,20 @@ def test_bad_records_are_reported_and_skipped(tmp_path: Path) -> None:
 
 def test_workers_read_files_into_the_same_report(tmp_path: Path) -> None:
     """Files read in two worker processes give the report one process gives: tools, merges
-    across files, rejections and counts, in the same order; `meanwhile` runs once."""
+    across files, rejections and counts, in the same order; `meanwhile` runs once, while the
+    two workers are alive."""
     for source in ("bfcl", "seal-tools", "toolalpaca"):
         shutil.copytree(SAMPLES / source, tmp_path / source)
     (tmp_path / "bfcl" / "broken.json").write_text('{"name": "x", ')
     (tmp_path / "mine").mkdir()
     shutil.copy(SAMPLES / "seal-tools" / "tool.jsonl", tmp_path / "mine" / "tool.jsonl")
     config = IngestConfig(corpus_root=tmp_path, exclude_tags=())
-    calls: list[int] = []
-    one, two = ingest(config), ingest(config, workers=2, meanwhile=lambda: calls.append(1))
-    assert calls == [1]
+    workers: list[int] = []
+    one = ingest(config)
+    two = ingest(
+        config, workers=2, meanwhile=lambda: workers.append(len(multiprocessing.active_children()))
+    )
+    assert workers == [2]
     assert one.rejections and sum(c.merged for c in one.sources.values())
     assert two.model_dump_json() == one.model_dump_json()
 

@@ -113,51 +113,42 @@ def _format_for(rel: str, first: Any, config: IngestConfig) -> str | None:
     return detect_format(first)
 
 
-def _read_file(
-    root: Path, path: Path, config: IngestConfig
-) -> Iterator[tuple[Source, RawTool | RawReject]]:
-    rel = path.relative_to(root).as_posix()
-    corpus = rel.split("/", 1)[0] if "/" in rel else "."
-    file = rel.split("/", 1)[1] if "/" in rel else rel
-    tags = tags_for(corpus)
+def _read_file(rel: str, data: bytes, config: IngestConfig) -> Iterator[RawTool | RawReject]:
+    """A file's records through the reader its format names (each knows its record id)."""
     pending: list[RawReject] = []  # bad lines before the first good one
-    fmt: str | None = None
     spec = None
-    for item in _records(path.read_bytes()):
+    for item in _records(data):
         if isinstance(item, RawReject):
             if spec is None and item.record != "file":
                 pending.append(item)
                 continue
-            yield Source(corpus=corpus, file=file, record=item.record, tags=tags), item
+            yield item
             continue
         if spec is None:
             fmt = _format_for(rel, item[1], config)
             if fmt is None:
                 return  # not a tool-spec file (databases, tasks, answers): skipped, not rejected
             spec = reader(fmt)
-            for bad in pending:
-                yield Source(corpus=corpus, file=file, record=bad.record, tags=tags), bad
+            yield from pending
         rid, record = item
         try:
-            for out in spec.read(record, rid or "record"):
-                yield Source(corpus=corpus, file=file, record=out.record, tags=tags), out
+            yield from spec.read(record, rid or "record")
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            yield (
-                Source(corpus=corpus, file=file, record=rid, tags=tags),
-                RawReject(rid, "malformed_record", f"{type(exc).__name__}: {exc}"),
-            )
+            yield RawReject(rid, "malformed_record", f"{type(exc).__name__}: {exc}")
 
 
-# (corpus, file, record, tags, ToolSpec fields or (reason, detail)): a file's records as plain
-# data, which a worker sends back cheaply (unpickling 15k ToolSpecs took 1.6 s: measured).
-_Item = tuple[str, str, str, tuple[str, ...], dict[str, Any] | tuple[str, str]]
+# (corpus, file, record, ToolSpec fields or (reason, detail)): a file's records as plain data,
+# which a worker sends back cheaply (unpickling 15k ToolSpecs took 1.6 s: measured).
+_Item = tuple[str, str, str, dict[str, Any] | tuple[str, str]]
 
 
 def _file_items(job: tuple[Path, Path, IngestConfig]) -> list[_Item]:
     """One file read and normalized (the per-file, parallel part of ingest)."""
     root, path, config = job
+    rel = path.relative_to(root).as_posix()
+    corpus, file = rel.split("/", 1) if "/" in rel else (".", rel)
     out: list[_Item] = []
-    for source, raw in _read_file(root, path, config):
+    for raw in _read_file(rel, path.read_bytes(), config):
         result: dict[str, Any] | tuple[str, str]
         if isinstance(raw, RawReject):
             result = (raw.reason, raw.detail)
@@ -166,7 +157,7 @@ def _file_items(job: tuple[Path, Path, IngestConfig]) -> list[_Item]:
                 result = _spec_fields(raw)
             except SchemaError as exc:
                 result = (exc.reason, str(exc))
-        out.append((source.corpus, source.file, source.record, source.tags, result))
+        out.append((corpus, file, raw.record, result))
     return out
 
 
@@ -245,7 +236,8 @@ def ingest(
     # Workers that are not forks would not know the readers registered in this process.
     workers = workers if forks() or not runtime_readers() else 1
     for items in ordered_map(_file_items, jobs, workers, meanwhile):
-        for corpus, file, record, tags, result in items:
+        for corpus, file, record, result in items:
+            tags = tags_for(corpus)
             source = Source(corpus=corpus, file=file, record=record, tags=tags)
             c = counts[corpus]
             if (corpus, file) not in seen_files:
